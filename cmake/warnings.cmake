@@ -1,0 +1,15 @@
+function(tapegrad_set_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wno-unused-parameter)
+  if(TAPEGRAD_NATIVE)
+    target_compile_options(${target} PRIVATE -march=native)
+  endif()
+endfunction()
+
+# Release: -O3 (CMake's default Release flags are -O3 -DNDEBUG).
+if(TAPEGRAD_SANITIZE)
+  add_compile_options(-fsanitize=${TAPEGRAD_SANITIZE} -fno-omit-frame-pointer -g)
+  add_link_options(-fsanitize=${TAPEGRAD_SANITIZE})
+endif()
+if(TAPEGRAD_NATIVE)
+  add_compile_options(-march=native)
+endif()

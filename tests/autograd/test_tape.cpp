@@ -1,0 +1,76 @@
+#include <gtest/gtest.h>
+
+#include "support/test_support.hpp"
+
+namespace tg = tapegrad;
+
+TEST(Tape, AddMulBroadcastGradients) {
+  tg::Tensor a = tg::from_vector(std::vector<double>{1, 2, 3, 4, 5, 6}, {2, 3}).requires_grad_();
+  tg::Tensor b = tg::from_vector(std::vector<double>{10, 20, 30}, {3}).requires_grad_();
+  tg::Tensor y = tg::mul(tg::add(a, b), b);  // (a + b) * b
+  tg::Tensor loss = tg::add(y, tg::zeros({2, 3}, tg::kFloat64));
+  loss.backward(tg::ones({2, 3}, tg::kFloat64));
+  // dy/da = b, dy/db = a + 2b summed over rows
+  EXPECT_EQ(a.grad().to_vector<double>(), (std::vector<double>{10, 20, 30, 10, 20, 30}));
+  EXPECT_EQ(b.grad().to_vector<double>(),
+            (std::vector<double>{1 + 4 + 20 + 20, 2 + 5 + 40 + 40, 3 + 6 + 60 + 60}));
+}
+
+TEST(Tape, GradientsAccumulateAcrossBackwardCalls) {
+  tg::Tensor a = tg::from_vector(std::vector<float>{1, 2}, {2}).requires_grad_();
+  for (int i = 0; i < 3; ++i) tg::mul(a, a).backward(tg::ones({2}));
+  EXPECT_EQ(a.grad().to_vector<float>(), (std::vector<float>{6, 12}));
+}
+
+TEST(Tape, SecondBackwardThroughFreedGraphIsAnError) {
+  tg::Tensor a = tg::from_vector(std::vector<float>{1, 2}, {2}).requires_grad_();
+  tg::Tensor y = tg::mul(a, a);
+  y.backward(tg::ones({2}));
+  try {
+    y.backward(tg::ones({2}));
+    FAIL() << "expected tapegrad::Error";
+  } catch (const tg::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("second time"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Tape, RetainGraphAllowsSecondBackward) {
+  tg::Tensor a = tg::from_vector(std::vector<float>{3}, {1}).requires_grad_();
+  tg::Tensor y = tg::mul(a, a);
+  y.backward(true);
+  y.backward();
+  EXPECT_FLOAT_EQ(a.grad().item<float>(), 12.0f);
+}
+
+TEST(Tape, InPlaceModificationOfSavedTensorIsDetected) {
+  tg::Tensor a = tg::from_vector(std::vector<float>{1, 2}, {2}).requires_grad_();
+  tg::Tensor b = tg::from_vector(std::vector<float>{3, 4}, {2});
+  tg::Tensor y = tg::mul(a, b);
+  b.bump_version();
+  try {
+    y.backward(tg::ones({2}));
+    FAIL() << "expected tapegrad::Error";
+  } catch (const tg::Error& e) {
+    EXPECT_STREQ(e.what(),
+                 "backward: a tensor saved by mul was modified in place (version 1, expected 0)");
+  }
+}
+
+TEST(Tape, DoesNotGrowAcrossIterations) {
+  tg::Tensor w = tg::ones({4}).requires_grad_();
+  tg::Tensor x = tg::full({4}, 2.0);
+  const std::size_t before = tg::autograd::tape().size();
+  for (int i = 0; i < 1000; ++i) tg::mul(tg::add(w, x), w).backward(tg::ones({4}));
+  EXPECT_EQ(tg::autograd::tape().size(), before);
+}
+
+TEST(Tape, NoGradGuardRecordsNothing) {
+  tg::Tensor w = tg::ones({4}).requires_grad_();
+  {
+    tg::NoGradGuard g;
+    tg::NoGradGuard nested;
+    EXPECT_FALSE(tg::mul(w, w).requires_grad());
+  }
+  EXPECT_TRUE(tg::is_grad_enabled());
+  EXPECT_TRUE(tg::mul(w, w).requires_grad());
+}
