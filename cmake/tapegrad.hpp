@@ -4,6 +4,7 @@
 #pragma once
 
 #include "tapegrad/autograd/elementwise.hpp"
+#include "tapegrad/autograd/gradcheck.hpp"
 #include "tapegrad/autograd/tape.hpp"
 #include "tapegrad/core/dtype.hpp"
 #include "tapegrad/core/error.hpp"

@@ -74,3 +74,26 @@ TEST(Tape, NoGradGuardRecordsNothing) {
   EXPECT_TRUE(tg::is_grad_enabled());
   EXPECT_TRUE(tg::mul(w, w).requires_grad());
 }
+
+TEST(Gradcheck, PassesForAddMulAndCatchesAWrongGradient) {
+  tg::Generator gen(1);
+  tg::Tensor a = tg::randn({2, 3}, gen, tg::kFloat64).requires_grad_();
+  tg::Tensor b = tg::randn({3}, gen, tg::kFloat64).requires_grad_();
+  EXPECT_GRADCHECK(
+      [](const std::vector<tg::Tensor>& in) { return tg::mul(tg::add(in[0], in[1]), in[1]); },
+      {a, b});
+  // A function whose recorded backward is wrong (gradient doubled) must fail.
+  auto wrong = [](const std::vector<tg::Tensor>& in) {
+    tg::Tensor y = tg::copy_data(in[0], tg::kFloat64);
+    if (tg::autograd::needs_recording({&in[0]}))
+      tg::autograd::record("wrong", {in[0]}, {&y}, {}, [](const tg::autograd::BackwardArgs& g) {
+        return std::vector<tg::Tensor>{tg::add(g.grad_outputs[0], g.grad_outputs[0])};
+      });
+    return y;
+  };
+  const tg::GradcheckReport r = tg::gradcheck(wrong, {a});
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.input_index, 0);
+  EXPECT_NEAR(r.analytic, 2 * r.numeric, 1e-6);
+  EXPECT_NE(r.summary.find("FAILED"), std::string::npos);
+}

@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "tapegrad/autograd/gradcheck_gtest.hpp"
 #include "tapegrad/tapegrad.hpp"
 
 namespace tapegrad::testing {
