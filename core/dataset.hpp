@@ -37,6 +37,19 @@ class Dataset {
   }
 };
 
+/// The first `count` examples of another dataset (which must outlive it).
+///   tg::data::Subset small(train, 1000);
+class Subset : public Dataset {
+ public:
+  Subset(const Dataset& base, std::int64_t count);
+  std::int64_t size() const override { return count_; }
+  void get_batch_into(std::span<const std::int64_t> indices, Batch& out) const override;
+
+ private:
+  const Dataset& base_;
+  std::int64_t count_;
+};
+
 /// Makes `buffer` a tensor of `shape` and `dtype` that is safe to overwrite: kept if it already
 /// matches and nothing else holds it or its storage (no copy of the handle, no view, no autograd
 /// node), replaced by a new tensor otherwise. So refilling never changes data someone still sees.

@@ -211,3 +211,18 @@ TEST(DataLoader, BadArguments) {
   expect_error([&] { loader.batch(-1); }, {"got -1"});
   expect_error([&] { loader.set_epoch(-2); }, {"set_epoch", "got -2"});
 }
+
+TEST(Subset, ExposesTheFirstExamplesAndChecksIndices) {
+  IndexDataset base(10);
+  tg::data::Subset first4(base, 4);
+  EXPECT_EQ(first4.size(), 4);
+  DataLoader loader(first4, DataLoaderOptions(3).shuffle(true).seed(1));
+  std::vector<std::int64_t> seen;
+  for (std::int64_t b = 0; b < loader.num_batches(); ++b)
+    for (std::int64_t l : labels_of(loader.batch(b))) seen.push_back(l);
+  std::sort(seen.begin(), seen.end());
+  EXPECT_EQ(seen, (std::vector<std::int64_t>{0, 1, 2, 3}));
+  const std::vector<std::int64_t> out_of_range = {4};
+  EXPECT_THROW(first4.get_batch(out_of_range), tg::Error);
+  EXPECT_THROW(tg::data::Subset(base, 11), tg::Error);
+}
