@@ -13,3 +13,6 @@
 #include "tapegrad/core/parallel.hpp"
 #include "tapegrad/core/shape.hpp"
 #include "tapegrad/core/tensor.hpp"
+#include "tapegrad/optim/adam.hpp"
+#include "tapegrad/optim/optimizer.hpp"
+#include "tapegrad/optim/sgd.hpp"
