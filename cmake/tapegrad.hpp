@@ -14,6 +14,7 @@
 #include "tapegrad/core/shape.hpp"
 #include "tapegrad/core/tensor.hpp"
 #include "tapegrad/optim/adam.hpp"
+#include "tapegrad/optim/clip_grad.hpp"
 #include "tapegrad/optim/lr_scheduler.hpp"
 #include "tapegrad/optim/optimizer.hpp"
 #include "tapegrad/optim/sgd.hpp"
