@@ -4,36 +4,71 @@
 #include "tapegrad/optim/sgd.hpp"
 
 #include <cmath>
+#include <type_traits>
 
 #include "tapegrad/core/parallel.hpp"
 
 namespace tapegrad::optim {
 namespace {
 
-// param, momentum_buffer, grad: (n); momentum_buffer is null when momentum == 0.
-// Requires: on `first_step` momentum_buffer holds garbage; it becomes the decayed gradient.
-// Ensures: param -= lr * direction, with the direction of the file comment in sgd.hpp.
+enum class Momentum { None, First, Running };  // no buffer / its first step / later steps
+
+// The per-step scalars of one update, rounded to T.
 template <class T>
-void sgd_update(T* param, T* momentum_buffer, const T* grad, std::int64_t n, const SGDOptions& o,
-                bool first_step, std::int64_t grain) {
-  const T weight_decay = static_cast<T>(o.weight_decay());
-  const T momentum = static_cast<T>(o.momentum());
-  const T one_minus_dampening = static_cast<T>(1.0 - o.dampening());
-  const T neg_lr = static_cast<T>(-o.lr());
-  const bool decay = o.weight_decay() != 0.0;
-  const bool nesterov = o.nesterov();
-  parallel_for(0, n, grain, [&](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t i = begin; i < end; ++i) {
-      T d = grad[i];
-      if (decay) d = d + weight_decay * param[i];
-      if (momentum_buffer != nullptr) {
-        T b = first_step ? d : momentum_buffer[i] * momentum + one_minus_dampening * d;
-        momentum_buffer[i] = b;
-        d = nesterov ? d + momentum * b : b;
-      }
-      param[i] = param[i] + neg_lr * d;
+struct SGDScalars {
+  T weight_decay, momentum, one_minus_dampening, neg_lr;
+};
+
+// param, momentum_buffer, grad: (n), updated over [begin, end); momentum_buffer is unused with
+// Momentum::None and only written with Momentum::First (it becomes the decayed gradient).
+// Ensures: param -= lr * direction, with the direction of the file comment in sgd.hpp.
+// NOTE: the options are template parameters so that the loop has no branch and can vectorize.
+template <class T, bool kDecay, Momentum kMomentum, bool kNesterov>
+void sgd_update(T* param, T* momentum_buffer, const T* grad, std::int64_t begin, std::int64_t end,
+                const SGDScalars<T> s) {
+  for (std::int64_t i = begin; i < end; ++i) {
+    T d = grad[i];
+    if constexpr (kDecay) d = d + s.weight_decay * param[i];
+    if constexpr (kMomentum != Momentum::None) {
+      T b = d;
+      if constexpr (kMomentum == Momentum::Running)
+        b = momentum_buffer[i] * s.momentum + s.one_minus_dampening * d;
+      momentum_buffer[i] = b;
+      d = kNesterov ? d + s.momentum * b : b;
     }
-  });
+    param[i] = param[i] + s.neg_lr * d;
+  }
+}
+
+// Picks the sgd_update instantiation for (decay, momentum, nesterov).
+template <class T>
+void sgd_update(T* param, T* momentum_buffer, const T* grad, std::int64_t begin, std::int64_t end,
+                const SGDScalars<T>& s, bool decay, Momentum momentum, bool nesterov) {
+  auto run = [&](auto decay_tag, auto momentum_tag, auto nesterov_tag) {
+    sgd_update<T, decltype(decay_tag)::value, decltype(momentum_tag)::value,
+               decltype(nesterov_tag)::value>(param, momentum_buffer, grad, begin, end, s);
+  };
+  auto with_nesterov = [&](auto decay_tag, auto momentum_tag) {
+    if (nesterov)
+      run(decay_tag, momentum_tag, std::true_type{});
+    else
+      run(decay_tag, momentum_tag, std::false_type{});
+  };
+  auto with_momentum = [&](auto decay_tag) {
+    switch (momentum) {
+      case Momentum::None:
+        return run(decay_tag, std::integral_constant<Momentum, Momentum::None>{},
+                   std::false_type{});
+      case Momentum::First:
+        return with_nesterov(decay_tag, std::integral_constant<Momentum, Momentum::First>{});
+      case Momentum::Running:
+        return with_nesterov(decay_tag, std::integral_constant<Momentum, Momentum::Running>{});
+    }
+  };
+  if (decay)
+    with_momentum(std::true_type{});
+  else
+    with_momentum(std::false_type{});
 }
 
 }  // namespace
@@ -104,11 +139,20 @@ void SGD::update(const OptimizerOptions& options, Tensor& param, const Tensor& g
       first_step = true;
     }
   }
+  const Momentum mode = o.momentum() == 0.0 ? Momentum::None
+                        : first_step        ? Momentum::First
+                                            : Momentum::Running;
   dispatch_floating(param.dtype(), "SGD", [&](auto tag) {
     using T = decltype(tag);
-    T* momentum_buffer = o.momentum() != 0.0 ? state.buffers[0].data<T>() : nullptr;
-    sgd_update<T>(param.data<T>(), momentum_buffer, grad.data<T>(), param.numel(), o, first_step,
-                  kGrain);
+    const SGDScalars<T> s{static_cast<T>(o.weight_decay()), static_cast<T>(o.momentum()),
+                          static_cast<T>(1.0 - o.dampening()), static_cast<T>(-o.lr())};
+    T* p = param.data<T>();
+    T* momentum_buffer = mode != Momentum::None ? state.buffers[0].data<T>() : nullptr;
+    const T* g = grad.data<T>();
+    const bool decay = o.weight_decay() != 0.0;
+    parallel_for(0, param.numel(), kGrain, [&](std::int64_t begin, std::int64_t end) {
+      sgd_update(p, momentum_buffer, g, begin, end, s, decay, mode, o.nesterov());
+    });
   });
 }
 
