@@ -51,47 +51,91 @@ Tensor alias_op(const Tensor& x, const Shape& shape, const char* op) {
   return z;
 }
 
-// y (y[i_0..i_r] = x[i at x's dims]: y.shape[k] = x.shape[perm[k]]) from x (contiguous).
-// Size-1 dims are dropped and neighbouring dims that stay adjacent in x are merged; then each
-// output row of `inner` elements reads x at a fixed stride.
+// A merged view of a permutation: output dims (innermost first) with their sizes, their strides
+// in x and their strides in y.
+struct PermutePlan {
+  std::vector<std::int64_t> size, x_stride, y_stride;
+  std::int64_t numel = 1;
+};
+
+// Size-1 dims are dropped and neighbouring output dims that stay adjacent in x are merged.
+PermutePlan plan_permute(const Shape& x_shape, const std::vector<std::int64_t>& perm) {
+  const std::vector<std::int64_t> x_stride = contiguous_strides(x_shape);
+  PermutePlan p;
+  for (std::size_t k = perm.size(); k-- > 0;) {
+    const std::int64_t n = x_shape[perm[k]], s = x_stride[perm[k]];
+    if (n == 1) {
+      p.numel *= n;
+      continue;
+    }
+    if (!p.size.empty() && s == p.x_stride.back() * p.size.back()) {
+      p.size.back() *= n;
+    } else {
+      p.size.push_back(n);
+      p.x_stride.push_back(s);
+      p.y_stride.push_back(p.numel);
+    }
+    p.numel *= n;
+  }
+  return p;
+}
+
+// y (y.shape[k] = x.shape[perm[k]], y[.., i_k, ..] = x[.., i_k at dim perm[k], ..]) from x.
+// When y's innermost dim is also x's, rows are plain copies. Otherwise y's innermost dim reads x
+// at a stride, and x's innermost dim (stride 1) is some outer dim J of y: the copy then runs in
+// kTile x kTile tiles of (J, innermost), so both the reads and the writes stay within a few cache
+// lines per tile.
 template <class T>
 void permute_forward(T* y, const T* x, const Shape& x_shape,
                      const std::vector<std::int64_t>& perm) {
-  const std::vector<std::int64_t> x_stride = contiguous_strides(x_shape);
-  std::vector<std::int64_t> size, stride;  // merged output dims, innermost first
-  std::int64_t numel = 1;
-  for (std::size_t k = perm.size(); k-- > 0;) {
-    const std::int64_t n = x_shape[perm[k]], s = x_stride[perm[k]];
-    numel *= n;
-    if (n == 1) continue;
-    if (!size.empty() && s == stride.back() * size.back()) {
-      size.back() *= n;
-    } else {
-      size.push_back(n);
-      stride.push_back(s);
-    }
-  }
-  if (numel == 0) return;
-  if (size.empty()) {
+  constexpr std::int64_t kTile = 32;
+  const PermutePlan p = plan_permute(x_shape, perm);
+  if (p.numel == 0) return;
+  if (p.size.empty()) {
     y[0] = x[0];
     return;
   }
-  const std::int64_t inner = size[0], step = stride[0];
-  parallel_for(0, numel, kernels::kElementwiseGrain, [&](std::int64_t lo, std::int64_t hi) {
-    for (std::int64_t i = lo; i < hi;) {
-      std::int64_t row = i / inner, offset = 0;
-      const std::int64_t col = i % inner, n = std::min(inner - col, hi - i);
-      for (std::size_t d = 1; d < size.size(); ++d) {
-        offset += (row % size[d]) * stride[d];
-        row /= size[d];
+  const std::int64_t inner = p.size[0], step = p.x_stride[0];
+  const std::size_t rank = p.size.size();
+  if (step == 1) {
+    parallel_for(0, p.numel / inner, std::max<std::int64_t>(1, kernels::kElementwiseGrain / inner),
+                 [&](std::int64_t r0, std::int64_t r1) {
+                   for (std::int64_t r = r0; r < r1; ++r) {
+                     std::int64_t row = r, offset = 0;
+                     for (std::size_t d = 1; d < rank; ++d) {
+                       offset += (row % p.size[d]) * p.x_stride[d];
+                       row /= p.size[d];
+                     }
+                     std::copy(x + offset, x + offset + inner, y + r * inner);
+                   }
+                 });
+    return;
+  }
+  std::size_t J = 1;
+  while (p.x_stride[J] != 1) ++J;  // exists: x's innermost dim is one of y's
+  const std::int64_t tiles = (p.size[J] + kTile - 1) / kTile;
+  const std::int64_t others = p.numel / (inner * p.size[J]);
+  const std::int64_t grain =
+      std::max<std::int64_t>(1, kernels::kElementwiseGrain / (kTile * inner));
+  parallel_for(0, others * tiles, grain, [&](std::int64_t u0, std::int64_t u1) {
+    for (std::int64_t u = u0; u < u1; ++u) {
+      // Offsets of the u-th (other dims, tile of J) block.
+      std::int64_t rest = u / tiles, x_base = 0, y_base = 0;
+      for (std::size_t d = 1; d < rank; ++d) {
+        if (d == J) continue;
+        x_base += (rest % p.size[d]) * p.x_stride[d];
+        y_base += (rest % p.size[d]) * p.y_stride[d];
+        rest /= p.size[d];
       }
-      const T* src = x + offset + col * step;
-      T* dst = y + i;
-      if (step == 1)
-        std::copy(src, src + n, dst);
-      else
-        for (std::int64_t j = 0; j < n; ++j) dst[j] = src[j * step];
-      i += n;
+      const std::int64_t a0 = (u % tiles) * kTile, a1 = std::min(p.size[J], a0 + kTile);
+      for (std::int64_t b0 = 0; b0 < inner; b0 += kTile) {
+        const std::int64_t b1 = std::min(inner, b0 + kTile);
+        for (std::int64_t a = a0; a < a1; ++a) {
+          T* dst = y + y_base + a * p.y_stride[J];
+          const T* src = x + x_base + a;
+          for (std::int64_t b = b0; b < b1; ++b) dst[b] = src[b * step];
+        }
+      }
     }
   });
 }

@@ -70,15 +70,16 @@ auto row_input(const T* p) {
     return Repeated<T>{*p};
 }
 
-template <unsigned Mask, class R, class F, class... In>
+template <class R, class F, class... In>
 void row_loop(R* out, std::int64_t n, F& f, In... in) {
   for (std::int64_t i = 0; i < n; ++i) out[i] = static_cast<R>(f(in[i]...));
 }
 
-// out[0, n) = f(inputs along one row); p[i] points at input i's first element of the row.
+// out[0, n) = f(inputs along one row); input i's row starts at data_i + offset[i].
 template <unsigned Mask, class R, class F, std::size_t... I, class... T>
-void map_row(R* out, std::int64_t n, F& f, std::index_sequence<I...>, const T*... p) {
-  row_loop<Mask>(out, n, f, row_input<Mask, I>(p)...);
+void map_row(R* out, std::int64_t n, F& f, const std::int64_t* offset, std::index_sequence<I...>,
+             const T*... data) {
+  row_loop(out, n, f, row_input<Mask, I>(data + offset[I])...);
 }
 
 // Calls fn(std::integral_constant<unsigned, mask>) for the run-time mask (< 2^K).
@@ -112,10 +113,8 @@ void broadcast_map(R* out, const Shape& out_shape, F f, Operand<T>... in) {
             plan.row_offsets(row, offset.data(), K);
             std::size_t k = 0;
             for (std::int64_t& o : offset) o += ((M >> k++) & 1U) ? col : 0;
-            [&]<std::size_t... I>(std::index_sequence<I...> seq) {
-              detail::map_row<M>(out + i, n, f, seq, (in.data + offset[I])...);
-            }
-            (std::make_index_sequence<K>{});
+            detail::map_row<M>(out + i, n, f, offset.data(), std::make_index_sequence<K>{},
+                               in.data...);
             i += n;
           }
         });

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <ostream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "tapegrad/core/print.hpp"
@@ -70,13 +71,17 @@ class Formatter {
   std::size_t width_ = 1;
 };
 
-// Walks a tensor of element type V in PyTorch's nesting, summarised or not.
-template <class V>
+// Walks a tensor with elements of type S in PyTorch's nesting, summarised or not; reads only the
+// elements it prints, as double (floats) or int64.
+template <class S>
 struct Printer {
+  using V = std::conditional_t<std::is_floating_point_v<S>, double, std::int64_t>;
   const Shape& shape;
   std::vector<std::int64_t> strides;
-  const std::vector<V>& values;
+  const S* data;
   bool summarize;
+
+  V value(std::int64_t offset) const { return static_cast<V>(data[offset]); }
 
   // The indices of dim d that are printed (-1 stands for the "..." between the edges).
   std::vector<std::int64_t> indices(std::size_t d) const {
@@ -95,7 +100,7 @@ struct Printer {
   // The printed elements of the sub-tensor at `offset` spanning dims d.. (for the formatter).
   void collect(std::int64_t offset, std::size_t d, std::vector<V>& out) const {
     if (d == shape.size()) {
-      out.push_back(values[offset]);
+      out.push_back(value(offset));
       return;
     }
     for (std::int64_t i : indices(d))
@@ -104,13 +109,13 @@ struct Printer {
 
   std::string str(const Formatter& f, std::int64_t offset, std::size_t d, int indent) const {
     const std::size_t dims = shape.size() - d;
-    if (dims == 0) return f.format(values[offset]);
+    if (dims == 0) return f.format(value(offset));
     std::vector<std::string> items;
     for (std::int64_t i : indices(d)) {
       if (i < 0)
         items.emplace_back(dims == 1 ? " ..." : "...");
       else
-        items.push_back(dims == 1 ? f.format(values[offset + i])
+        items.push_back(dims == 1 ? f.format(value(offset + i))
                                   : str(f, offset + i * strides[d], d + 1, indent + 1));
     }
     std::string out = "[";
@@ -130,19 +135,22 @@ struct Printer {
   }
 };
 
-template <class V>
 std::string values_str(const Tensor& t, int indent) {
-  const std::vector<V> values = t.to_vector<V>();
-  const Printer<V> printer{t.shape(), contiguous_strides(t.shape()), values,
-                           t.numel() > kThreshold};
-  std::vector<V> shown;
-  printer.collect(0, 0, shown);
-  return printer.str(Formatter(shown), 0, 0, indent);
+  return dispatch_all(t.dtype(), [&](auto tag) {
+    using S = decltype(tag);
+    const Printer<S> printer{t.shape(), contiguous_strides(t.shape()), t.data<S>(),
+                             t.numel() > kThreshold};
+    std::vector<typename Printer<S>::V> shown;
+    printer.collect(0, 0, shown);
+    return printer.str(Formatter(shown), 0, 0, indent);
+  });
 }
 
 GradFnNamer grad_fn_namer = nullptr;
 
 // Appends ", suffix" to s, or ",\n<indent>suffix" when the line would pass 80 columns.
+// NOTE: the length of the last line is counted as PyTorch counts it (one or two too many), so
+// lines break exactly where PyTorch's do.
 void add_suffixes(std::string& s, const std::vector<std::string>& suffixes, int indent) {
   const std::size_t newline = s.rfind('\n');
   std::size_t last_line = newline == std::string::npos ? s.size() + 2 : s.size() - newline + 1;
@@ -169,12 +177,7 @@ std::string to_string(const Tensor& t) {
   const std::string prefix = "tensor(";
   const int indent = static_cast<int>(prefix.size());
   std::string s = prefix;
-  if (t.numel() == 0)
-    s += "[]";
-  else if (is_floating(t.dtype()))
-    s += values_str<double>(t, indent);
-  else
-    s += values_str<std::int64_t>(t, indent);
+  s += t.numel() == 0 ? "[]" : values_str(t, indent);
   std::vector<std::string> suffixes{fmt::format("shape={}", t.shape()),
                                     fmt::format("dtype={}", t.dtype())};
   const std::string grad_fn = grad_fn_namer && !t.is_leaf() ? grad_fn_namer(t) : std::string();

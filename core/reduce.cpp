@@ -88,9 +88,20 @@ class Odometer {
 template <class T>
 bool is_nan(T v) {
   if constexpr (std::is_floating_point_v<T>)
-    return std::isnan(v);
+    return v != v;  // std::isnan, in a form the vectoriser knows
   else
     return false;
+}
+
+// Lanes of a contiguous run: independent accumulators the compiler keeps in vector registers,
+// combined pairwise at the end. A fixed number, so the order does not depend on the machine.
+constexpr int kLanes = 8;
+
+template <class Acc>
+Acc combine_lanes(Acc* lane, void (*combine)(Acc&, Acc)) {
+  for (int width = kLanes / 2; width > 0; width /= 2)
+    for (int l = 0; l < width; ++l) combine(lane[l], lane[l + width]);
+  return lane[0];
 }
 
 template <class T>
@@ -98,18 +109,14 @@ struct SumReducer {
   using Acc = std::conditional_t<std::is_floating_point_v<T>, double, std::int64_t>;
   static Acc identity() { return 0; }
   static void combine(Acc& a, Acc b) { a += b; }
-  // p[0, n) in four interleaved lanes, added pairwise at the end.
+  // p[0, n): element i goes to lane i % kLanes.
   static Acc run(const T* p, std::int64_t n) {
-    Acc l0 = 0, l1 = 0, l2 = 0, l3 = 0;
+    Acc lane[kLanes] = {};
     std::int64_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-      l0 += static_cast<Acc>(p[i]);
-      l1 += static_cast<Acc>(p[i + 1]);
-      l2 += static_cast<Acc>(p[i + 2]);
-      l3 += static_cast<Acc>(p[i + 3]);
-    }
-    for (; i < n; ++i) l0 += static_cast<Acc>(p[i]);
-    return (l0 + l1) + (l2 + l3);
+    for (; i + kLanes <= n; i += kLanes)
+      for (int l = 0; l < kLanes; ++l) lane[l] += static_cast<Acc>(p[i + l]);
+    for (int l = 0; i < n; ++i, ++l) lane[l] += static_cast<Acc>(p[i]);
+    return combine_lanes(lane, combine);
   }
   static void columns(Acc* acc, const T* p, std::int64_t n) {
     for (std::int64_t c = 0; c < n; ++c) acc[c] += static_cast<Acc>(p[c]);
@@ -126,13 +133,15 @@ struct MaxReducer {
       return std::numeric_limits<T>::lowest();
   }
   // NaN wins, like PyTorch; ties keep the first value.
-  static void combine(Acc& a, Acc b) {
-    if (b > a || is_nan(b)) a = b;
-  }
+  static void combine(Acc& a, Acc b) { a = (b > a || is_nan(b)) ? b : a; }
   static Acc run(const T* p, std::int64_t n) {
-    Acc a = identity();
-    for (std::int64_t i = 0; i < n; ++i) combine(a, p[i]);
-    return a;
+    Acc lane[kLanes];
+    std::fill(lane, lane + kLanes, identity());
+    std::int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes)
+      for (int l = 0; l < kLanes; ++l) combine(lane[l], p[i + l]);
+    for (int l = 0; i < n; ++i, ++l) combine(lane[l], p[i]);
+    return combine_lanes(lane, combine);
   }
   static void columns(Acc* acc, const T* p, std::int64_t n) {
     for (std::int64_t c = 0; c < n; ++c) combine(acc[c], p[c]);
