@@ -5,9 +5,6 @@
 
 #include "tapegrad/autograd/elementwise.hpp"
 #include "tapegrad/autograd/gradcheck.hpp"
-#include "tapegrad/autograd/matmul.hpp"
-#include "tapegrad/autograd/reduce.hpp"
-#include "tapegrad/autograd/shape_ops.hpp"
 #include "tapegrad/autograd/tape.hpp"
 #include "tapegrad/core/dtype.hpp"
 #include "tapegrad/core/error.hpp"

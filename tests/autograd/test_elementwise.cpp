@@ -5,6 +5,8 @@
 #include <functional>
 
 #include "support/test_support.hpp"
+#include "tapegrad/autograd/elementwise.hpp"
+#include "tapegrad/autograd/reduce.hpp"
 
 namespace tg = tapegrad;
 using Tensors = std::vector<tg::Tensor>;

@@ -5,6 +5,9 @@
 #include <functional>
 
 #include "support/test_support.hpp"
+#include "tapegrad/autograd/elementwise.hpp"
+#include "tapegrad/autograd/reduce.hpp"
+#include "tapegrad/autograd/shape_ops.hpp"
 
 namespace tg = tapegrad;
 using Tensors = std::vector<tg::Tensor>;

@@ -5,6 +5,8 @@
 #include <sstream>
 
 #include "support/test_support.hpp"
+#include "tapegrad/autograd/elementwise.hpp"
+#include "tapegrad/autograd/reduce.hpp"
 
 namespace tg = tapegrad;
 
