@@ -3,8 +3,13 @@
 //   namespace tg = tapegrad;
 #pragma once
 
+#include "tapegrad/autograd/activation.hpp"
+#include "tapegrad/autograd/dropout.hpp"
 #include "tapegrad/autograd/elementwise.hpp"
 #include "tapegrad/autograd/gradcheck.hpp"
+#include "tapegrad/autograd/linear.hpp"
+#include "tapegrad/autograd/loss.hpp"
+#include "tapegrad/autograd/pooling.hpp"
 #include "tapegrad/autograd/tape.hpp"
 #include "tapegrad/core/dtype.hpp"
 #include "tapegrad/core/error.hpp"
