@@ -151,3 +151,20 @@ TEST(Softmax, RejectsBadInput) {
       },
       "log_softmax: expected a float32 or float64 tensor, got int64");
 }
+
+// ---- modules ----
+
+TEST(ActivationModules, NamesAndForward) {
+  tg::Generator gen(8);
+  tg::Tensor x = tg::randn({3, 4}, gen);
+  tg::nn::ReLU relu;
+  tg::nn::Softmax softmax(1);
+  tg::nn::LogSoftmax log_softmax(-1);
+  EXPECT_EQ(relu.name(), "ReLU()");
+  EXPECT_EQ(softmax.name(), "Softmax(dim=1)");
+  EXPECT_EQ(log_softmax.name(), "LogSoftmax(dim=-1)");
+  EXPECT_TRUE(all_close(relu(x), tg::relu(x), 0, 0));
+  EXPECT_TRUE(all_close(softmax(x), tg::softmax(x, 1), 0, 0));
+  EXPECT_TRUE(all_close(log_softmax(x), tg::log_softmax(x, -1), 0, 0));
+  EXPECT_TRUE(relu.parameters().empty());
+}

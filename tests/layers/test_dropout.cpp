@@ -85,3 +85,32 @@ TEST(Dropout, RejectsBadInput) {
   expect_error([&] { tg::dropout(tg::ones({2}, tg::kInt64), 0.5, true, gen); },
                "dropout: expected a float32 or float64 input, got int64 [2]");
 }
+
+// ---- nn::Dropout ----
+
+TEST(DropoutModule, IdentityInEvalAndSeededMasksInTraining) {
+  tg::nn::Dropout a(0.5, 7), b(0.5, 7), c(0.5, 8);
+  EXPECT_EQ(a.name(), "Dropout(p=0.5)");
+  tg::Tensor x = tg::ones({500});
+  const tg::Tensor ya = a(x);
+  EXPECT_TRUE(bitwise_equal(ya, b(x)));   // same seed, same masks
+  EXPECT_FALSE(bitwise_equal(ya, c(x)));  // another seed
+  EXPECT_FALSE(bitwise_equal(ya, a(x)));  // the next call draws a new mask
+  a.eval();
+  EXPECT_TRUE(a(x).is_same(x));
+  a.train();
+  EXPECT_FALSE(a(x).is_same(x));
+}
+
+TEST(DropoutModule, UnseededLayersDrawFromTheDefaultGenerator) {
+  tg::nn::init::default_generator().seed(123);
+  tg::nn::Dropout a(0.3);
+  tg::nn::init::default_generator().seed(123);
+  tg::nn::Dropout b(0.3);
+  tg::Tensor x = tg::ones({500});
+  EXPECT_TRUE(bitwise_equal(a(x), b(x)));
+}
+
+TEST(DropoutModule, RejectsBadP) {
+  expect_error([] { tg::nn::Dropout(2.0); }, "Dropout: expected a probability p in [0, 1], got 2");
+}

@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "layer_test_util.hpp"
 
 namespace tg = tapegrad;
@@ -131,4 +134,67 @@ TEST(Linear, RejectsBadInput) {
         tg::linear(tg::zeros({2, 3}, tg::kInt64), tg::zeros({2, 3}, tg::kInt64));
       },
       "linear: expected a float32 or float64 tensor, got int64");
+}
+
+// ---- nn::Linear ----
+
+TEST(LinearModule, NameParametersAndForward) {
+  tg::Generator gen(13);
+  tg::nn::Linear fc(tg::nn::LinearOptions(1568, 10), gen);
+  EXPECT_EQ(fc.name(), "Linear(in_features=1568, out_features=10, bias=true)");
+  EXPECT_EQ(fc.weight.shape(), (tg::Shape{10, 1568}));
+  EXPECT_EQ(fc.bias.shape(), (tg::Shape{10}));
+  EXPECT_TRUE(fc.weight.requires_grad());
+  std::vector<std::string> names;
+  for (const auto& [name, t] : fc.named_parameters()) names.push_back(name);
+  EXPECT_EQ(names, (std::vector<std::string>{"weight", "bias"}));
+  tg::Tensor x = tg::randn({4, 1568}, gen);
+  EXPECT_TRUE(all_close(fc(x), tg::linear(x, fc.weight, fc.bias), 0, 0));
+  expect_error(
+      [&] {
+        fc(tg::zeros({64, 1500}));
+      },
+      "linear: expected input [N, 1568], got [64, 1500]");
+}
+
+TEST(LinearModule, WithoutBias) {
+  tg::nn::Linear fc(tg::nn::LinearOptions(3, 2).bias(false));
+  EXPECT_EQ(fc.name(), "Linear(in_features=3, out_features=2, bias=false)");
+  EXPECT_FALSE(fc.bias.defined());
+  EXPECT_EQ(fc.parameters().size(), 1u);
+  EXPECT_EQ(fc(tg::ones({1, 3})).shape(), (tg::Shape{1, 2}));
+}
+
+TEST(LinearModule, PyTorchDefaultInitFromTheGenerator) {
+  // kaiming_uniform(a = sqrt(5)) and the bias both give U(-1/sqrt(in), 1/sqrt(in)).
+  tg::Generator gen(14), same(14), other(15);
+  const std::int64_t in = 400;
+  tg::nn::Linear fc(in, 50, gen);
+  const double bound = 1.0 / std::sqrt(static_cast<double>(in));
+  for (const tg::Tensor& t : {fc.weight, fc.bias}) {
+    const std::vector<float> v = t.to_vector<float>();
+    const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+    EXPECT_GE(*lo, -bound);
+    EXPECT_LE(*hi, bound);
+    EXPECT_LT(*lo, -0.9 * bound);  // spread over the whole interval
+    EXPECT_GT(*hi, 0.9 * bound);
+  }
+  EXPECT_TRUE(tg::testing::bitwise_equal(fc.weight, tg::nn::Linear(in, 50, same).weight));
+  EXPECT_FALSE(tg::testing::bitwise_equal(fc.weight, tg::nn::Linear(in, 50, other).weight));
+}
+
+TEST(LinearModule, GradCheckInputAndParameters) {
+  tg::Generator gen(16);
+  for (bool bias : {true, false}) {
+    tg::nn::Linear fc(tg::nn::LinearOptions(4, 3).bias(bias), gen);
+    fc.to(tg::kFloat64);
+    std::vector<tg::Tensor> inputs{tg::randn({2, 4}, gen, tg::kFloat64).requires_grad_()};
+    for (const tg::Tensor& p : fc.parameters()) inputs.push_back(p);
+    EXPECT_GRADCHECK([&](const std::vector<tg::Tensor>& in) { return fc(in[0]); }, inputs);
+  }
+}
+
+TEST(LinearModule, RejectsBadOptions) {
+  expect_error([] { tg::nn::Linear(0, 10); },
+               "Linear: expected positive in_features and out_features, got 0 and 10");
 }

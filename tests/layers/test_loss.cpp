@@ -55,6 +55,14 @@ TEST(CrossEntropy, HandComputed) {
             (std::vector<double>{0.125, -0.375, 0.125, 0.125, 0.125, 0.125, 0.125, -0.375}));
 }
 
+TEST(CrossEntropy, ReachableThroughNnFunctional) {
+  namespace F = tg::nn::functional;
+  tg::Tensor x = tg::zeros({2, 4}, tg::kFloat64);
+  const tg::Tensor t = labels({1, 3});
+  EXPECT_EQ(F::cross_entropy(x, t, F::Reduction::Sum).item<double>(), 2 * std::log(4.0));
+  EXPECT_EQ(F::nll_loss(F::log_softmax(x, 1), t).item<double>(), std::log(4.0));
+}
+
 TEST(CrossEntropy, StableForHugeLogits) {
   tg::Tensor x = tg::from_vector(std::vector<float>{1000, 0, -1000, 500, 501, 502}, {2, 3});
   const std::vector<float> l =

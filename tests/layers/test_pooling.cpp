@@ -290,3 +290,33 @@ TEST(Pooling, BitwiseSameAt1And2Threads) {
     });
   }
 }
+
+// ---- modules ----
+
+TEST(PoolingModules, OptionsNamesAndForward) {
+  tg::Generator gen(9);
+  tg::Tensor x = tg::randn({2, 3, 9, 9}, gen);
+  tg::nn::MaxPool2d max2(2);
+  EXPECT_EQ(max2.name(),
+            "MaxPool2d(kernel_size=[2, 2], stride=[2, 2], padding=[0, 0], ceil_mode=false)");
+  EXPECT_TRUE(all_close(max2(x), tg::max_pool2d(x, 2), 0, 0));
+
+  tg::nn::MaxPool2d max3(tg::nn::MaxPool2dOptions(3).stride(2).padding(1).ceil_mode(true));
+  EXPECT_EQ(max3.name(),
+            "MaxPool2d(kernel_size=[3, 3], stride=[2, 2], padding=[1, 1], ceil_mode=true)");
+  EXPECT_TRUE(all_close(max3(x), tg::max_pool2d(x, 3, 2, 1, true), 0, 0));
+
+  tg::nn::AvgPool2d avg(
+      tg::nn::AvgPool2dOptions({3, 2}).stride({2, 1}).padding({1, 0}).count_include_pad(false));
+  EXPECT_EQ(avg.name(),
+            "AvgPool2d(kernel_size=[3, 2], stride=[2, 1], padding=[1, 0], ceil_mode=false, "
+            "count_include_pad=false)");
+  EXPECT_TRUE(all_close(avg(x), tg::avg_pool2d(x, {3, 2}, {2, 1}, {1, 0}, false, false), 0, 0));
+  EXPECT_EQ(tg::nn::AvgPool2d(2).forward(x).shape(), (tg::Shape{2, 3, 4, 4}));
+
+  tg::nn::AdaptiveAvgPool2d gap(1);
+  EXPECT_EQ(gap.name(), "AdaptiveAvgPool2d(output_size=[1, 1])");
+  EXPECT_EQ(gap(x).shape(), (tg::Shape{2, 3, 1, 1}));
+  EXPECT_TRUE(
+      all_close(tg::nn::AdaptiveAvgPool2d({4, 3})(x), tg::adaptive_avg_pool2d(x, {4, 3}), 0, 0));
+}
