@@ -3,25 +3,16 @@
 
 #include <cstdint>
 
+#include "tapegrad/core/size2.hpp"
 #include "tapegrad/core/tensor.hpp"
 
 namespace tapegrad {
 
-/// A (height, width) pair; one number means both:  Size2(2) == Size2{2, 2}.
-struct Size2 {
-  std::int64_t h = 0;
-  std::int64_t w = 0;
-
-  constexpr Size2(std::int64_t both) : h(both), w(both) {}  // NOLINT: implicit by design
-  constexpr Size2(std::int64_t height, std::int64_t width) : h(height), w(width) {}
-  friend constexpr bool operator==(const Size2&, const Size2&) = default;
-};
-
 /// Max over each kernel window (padding counts as -inf), stride = kernel.
 ///   auto y = tg::max_pool2d(x, 2);  // [N, C, 28, 28] -> [N, C, 14, 14]
 Tensor max_pool2d(const Tensor& x, Size2 kernel);
-/// Max pooling with explicit stride, zero padding (at most kernel / 2) and ceil_mode (the last
-/// window may start past the end, as long as it starts inside the input or its left padding).
+/// Max pooling with explicit stride and padding (at most kernel / 2). ceil_mode rounds the output
+/// size up: a last, partial window is kept when it starts inside the input.
 ///   auto y = tg::max_pool2d(x, 3, 2, 1);
 Tensor max_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Size2 padding = 0,
                   bool ceil_mode = false);
@@ -45,10 +36,3 @@ using tapegrad::adaptive_avg_pool2d;
 using tapegrad::avg_pool2d;
 using tapegrad::max_pool2d;
 }  // namespace tapegrad::nn::functional
-
-template <>
-struct fmt::formatter<tapegrad::Size2> : fmt::formatter<std::string_view> {
-  auto format(const tapegrad::Size2& s, fmt::format_context& ctx) const {
-    return fmt::format_to(ctx.out(), "[{}, {}]", s.h, s.w);
-  }
-};

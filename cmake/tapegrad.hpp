@@ -21,6 +21,7 @@
 #include "tapegrad/core/npy.hpp"
 #include "tapegrad/core/parallel.hpp"
 #include "tapegrad/core/shape.hpp"
+#include "tapegrad/core/size2.hpp"
 #include "tapegrad/core/tensor.hpp"
 #include "tapegrad/layers/adaptive_avg_pool2d.hpp"
 #include "tapegrad/layers/avg_pool2d.hpp"
