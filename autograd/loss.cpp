@@ -10,6 +10,7 @@
 #include "tapegrad/autograd/loss.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 
@@ -20,15 +21,16 @@ namespace tapegrad {
 namespace {
 
 constexpr std::int64_t kElementGrain = 1 << 15;
+constexpr std::int64_t kMaxPartials = 64;  // partial sums of a reduction over elements
 
-// g_n = dL/dloss_n: the upstream gradient dy (N) for Reduction::None, else the scalar dy, divided
-// by `count` for Reduction::Mean.
+// g_n = dL/dloss_n: the upstream gradient dy (one value per loss) for Reduction::None, else the
+// scalar dy, divided by `count` for Reduction::Mean.
 template <class T>
 struct UpstreamGrad {
-  const T* per_sample = nullptr;
-  double all = 0.0;
+  const T* each = nullptr;  // Reduction::None: dy, one value per loss
+  double all = 0.0;         // otherwise: the one value every loss gets
   double operator[](std::int64_t n) const {
-    return per_sample != nullptr ? static_cast<double>(per_sample[n]) : all;
+    return each != nullptr ? static_cast<double>(each[n]) : all;
   }
 };
 
@@ -124,22 +126,31 @@ void nll_loss_backward(T* dlp, const std::int64_t* t, const UpstreamGrad<T>& g, 
 
 // ---- mse_loss ----
 
-// partial (chunks) = sums of (x - y)^2 (n) over fixed chunks of kElementGrain elements; with
-// out non-null, out (n) = (x - y)^2 instead.
+// out (n) = (x - y)^2 elementwise; x, y (n).
 template <class T>
-void mse_loss_forward(T* out, double* partial, const T* x, const T* y, std::int64_t n) {
+void mse_loss_forward(T* out, const T* x, const T* y, std::int64_t n) {
   parallel_for(0, n, kElementGrain, [&](std::int64_t b, std::int64_t e) {
-    if (out != nullptr) {
-      for (std::int64_t i = b; i < e; ++i) out[i] = (x[i] - y[i]) * (x[i] - y[i]);
-      return;
-    }
+    for (std::int64_t i = b; i < e; ++i) out[i] = (x[i] - y[i]) * (x[i] - y[i]);
+  });
+}
+
+// sum of (x - y)^2 over x, y (n), in double: at most kMaxPartials fixed chunks summed in
+// parallel, then added in chunk order (the same at any thread count, no scratch allocation).
+template <class T>
+double mse_loss_sum(const T* x, const T* y, std::int64_t n) {
+  const std::int64_t grain = std::max(kElementGrain, (n + kMaxPartials - 1) / kMaxPartials);
+  std::array<double, kMaxPartials> partial{};
+  parallel_for(0, n, grain, [&](std::int64_t b, std::int64_t e) {
     double s = 0.0;
     for (std::int64_t i = b; i < e; ++i) {
       const double d = static_cast<double>(x[i]) - static_cast<double>(y[i]);
       s += d * d;
     }
-    partial[b / kElementGrain] = s;
+    partial[b / grain] = s;
   });
+  double total = 0.0;
+  for (double s : partial) total += s;
+  return total;
 }
 
 // dx (n) = 2 g_i (x - y), dy (n) = -dx; either output may be null.
@@ -227,14 +238,10 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
     using T = decltype(tag);
     if (reduction == Reduction::None) {
       Tensor out = empty(input.shape(), input.dtype());
-      mse_loss_forward<T>(out.data<T>(), nullptr, input.data<T>(), target.data<T>(), n);
+      mse_loss_forward(out.data<T>(), input.data<T>(), target.data<T>(), n);
       return out;
     }
-    // One partial sum per fixed chunk, added in chunk order: the same at any thread count.
-    std::vector<double> partial((n + kElementGrain - 1) / kElementGrain);
-    mse_loss_forward<T>(nullptr, partial.data(), input.data<T>(), target.data<T>(), n);
-    double total = 0.0;
-    for (double s : partial) total += s;
+    double total = mse_loss_sum(input.data<T>(), target.data<T>(), n);
     if (reduction == Reduction::Mean) total /= static_cast<double>(n);
     return scalar_tensor(total, input.dtype());
   });
