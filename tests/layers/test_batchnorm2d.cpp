@@ -141,8 +141,9 @@ TEST(BatchNorm2d, GradCheckFunctionalBiasWithoutWeightRank3) {
 
 TEST(BatchNorm2d, KernelsMatchReference) {
   tg::Generator gen(11);
+  // Vector blocks, tails, flushes, rank 2 and 3, one image, and many channels per task.
   const std::vector<tg::Shape> shapes{{2, 3, 1, 1}, {6, 3, 9, 11}, {4, 5, 17, 17}, {2, 4, 1, 37},
-                                      {16, 5},      {4, 3, 50},    {1, 2, 40, 40}};
+                                      {16, 5},      {4, 3, 50},    {1, 2, 40, 40}, {3, 40, 5, 5}};
   for (tg::Dtype dtype : {tg::kFloat32, tg::kFloat64}) {
     const double tol = dtype == tg::kFloat32 ? 2e-6 : 1e-12;
     for (const tg::Shape& shape : shapes) {
@@ -280,13 +281,18 @@ TEST(BatchNorm2d, LargeMeanSmallStdAtLeastAsAccurateAsPyTorch) {
 }
 
 TEST(BatchNorm2d, ShiftFarFromTheMeanIsRecentred) {
-  // The first 256 values of the channel (the shift's sample) are 0, the other images ~1e4: the
-  // first shift is ~7500 away from the mean, and the sums must be redone around the mean.
-  std::vector<float> values(4 * 300);
+  // In every third channel the first image is 0 and the others ~1e4: the first 256 values (the
+  // shift's sample) put the shift ~7500 from the mean, and those channels' sums must be redone
+  // around the mean, in the middle of a group of channels that need not be.
+  const std::int64_t N = 4, C = 12, S = 300;
+  std::vector<float> values(N * C * S);
   tg::Generator gen(22);
-  for (std::size_t i = 300; i < values.size(); ++i)
-    values[i] = static_cast<float>(1e4 + gen.normal());
-  const tg::Tensor x = tg::from_vector(values, {4, 1, 300});
+  for (std::int64_t n = 0; n < N; ++n)
+    for (std::int64_t c = 0; c < C; ++c)
+      for (std::int64_t i = 0; i < S; ++i)
+        values[(n * C + c) * S + i] =
+            n == 0 && c % 3 == 0 ? 0.0f : static_cast<float>(1e4 + gen.normal());
+  const tg::Tensor x = tg::from_vector(values, {N, C, S});
   const tg::BatchNormForward fast = tg::batch_norm_forward(x, {}, {}, {}, {}, true, 1e-5);
   const tg::BatchNormForward ref =
       tg::batch_norm_reference(tg::copy_data(x, tg::kFloat64), {}, {}, {}, {}, true, 1e-5);
