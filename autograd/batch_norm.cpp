@@ -37,11 +37,19 @@
 namespace tapegrad {
 namespace {
 
+// The elementwise loops (normalise, dx) are compiled for the x86-64 baseline and for AVX2, picked
+// when the library loads; both do the same operations per element (no FMA), so the same results.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__AVX2__)
+#define TAPEGRAD_AVX2_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define TAPEGRAD_AVX2_CLONES
+#endif
+
 // ---- per-channel sums in SIMD lanes ----
 
 // 16-byte vectors of T (one SSE register, the x86-64 baseline), via the GCC/Clang vector
-// extension: the lane arithmetic is fixed by this source, not by the instruction set targeted,
-// so a build for wider vectors sums in the same order.
+// extension: the lanes, and so the order of the sums, are fixed by this source, not by the
+// instruction set targeted.
 template <class T>
 struct Simd {
   typedef T type __attribute__((vector_size(16)));
@@ -250,10 +258,21 @@ struct Normalize {
     a = static_cast<T>(scale);
     b = static_cast<T>((bias ? static_cast<double>(bias[c]) : 0.0) - (mean - k) * scale);
   }
-  void apply(T* y, const T* x, std::int64_t S) const {
+  TAPEGRAD_AVX2_CLONES void apply(T* y, const T* x, std::int64_t S) const {
     for (std::int64_t i = 0; i < S; ++i) y[i] = (x[i] - k) * a + b;
   }
 };
+
+// One plane of dx: dy * g (x null, evaluation) or dy * g + (x - k) * h + e (training).
+template <class T>
+TAPEGRAD_AVX2_CLONES void dx_plane(T* dx, const T* dy, const T* x, std::int64_t S, T g, T h, T k,
+                                   T e) {
+  if (!x) {
+    for (std::int64_t i = 0; i < S; ++i) dx[i] = dy[i] * g;
+    return;
+  }
+  for (std::int64_t i = 0; i < S; ++i) dx[i] = dy[i] * g + (x[i] - k) * h + e;
+}
 
 // ---- kernels ----
 
@@ -340,16 +359,9 @@ void batch_norm_backward_kernel(T* dx, double* sum_dy, double* sum_dy_xhat, cons
     for (std::int64_t n = 0; n < N; ++n)
       for (std::int64_t c = c0; c < c1; ++c) {
         const std::int64_t base = (n * C + c) * S;
-        const T* dyp = dy + base;
-        T* dxp = dx + base;
         const Coefficients cf = coef[c - c0];
-        if (!training) {
-          for (std::int64_t i = 0; i < S; ++i) dxp[i] = dyp[i] * cf.g;
-          continue;
-        }
-        const T* xp = x + base;
-        const T kc = k[c - c0];
-        for (std::int64_t i = 0; i < S; ++i) dxp[i] = dyp[i] * cf.g + (xp[i] - kc) * cf.h + cf.e;
+        dx_plane(dx + base, dy + base, training ? x + base : nullptr, S, cf.g, cf.h, k[c - c0],
+                 cf.e);
       }
   });
 }
