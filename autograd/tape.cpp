@@ -255,9 +255,10 @@ void backward(const Tensor& out, const Tensor& grad_output, bool retain_graph) {
   try {
     for (auto& n : order) {
       for (const autograd::SavedTensor& s : n->saved)
-        check(!s.tensor.defined() || s.tensor.version() == s.version,
-              "backward: a tensor saved by {} was modified in place (version {}, expected {})",
-              n->name, s.tensor.version(), s.version);
+        if (s.tensor.defined())
+          check(s.tensor.version() == s.version,
+                "backward: a tensor saved by {} was modified in place (version {}, expected {})",
+                n->name, s.tensor.version(), s.version);
       std::uint64_t mask = 0;
       for (std::size_t i = 0; i < n->inputs.size(); ++i)
         if (n->inputs[i].requires_grad()) mask |= std::uint64_t{1} << i;
