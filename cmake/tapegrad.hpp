@@ -3,6 +3,7 @@
 //   namespace tg = tapegrad;
 #pragma once
 
+#include "tapegrad/autograd/conv2d.hpp"
 #include "tapegrad/autograd/elementwise.hpp"
 #include "tapegrad/autograd/gradcheck.hpp"
 #include "tapegrad/autograd/tape.hpp"
@@ -14,5 +15,6 @@
 #include "tapegrad/core/parallel.hpp"
 #include "tapegrad/core/shape.hpp"
 #include "tapegrad/core/tensor.hpp"
+#include "tapegrad/layers/conv2d.hpp"
 #include "tapegrad/layers/init.hpp"
 #include "tapegrad/layers/module.hpp"
