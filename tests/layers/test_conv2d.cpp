@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "support/test_support.hpp"
+#include "tapegrad/core/small_matmul.hpp"
 
 namespace tg = tapegrad;
 using ::testing::HasSubstr;
@@ -194,6 +195,30 @@ TEST(Conv2d, FastPathMatchesReference) {
       EXPECT_LT(relative_error(g.dinput, r.dinput), tol);
       EXPECT_LT(relative_error(g.dweight, r.dweight), tol);
       EXPECT_LT(relative_error(g.dbias, r.dbias), tol);
+    }
+  }
+}
+
+TEST(Conv2d, FastPathMatchesReferenceAtEveryVectorWidth) {
+  // The small-dimension kernels (few channels per group) at each width the CPU has; with
+  // narrower vectors more products go to OpenBLAS instead.
+  struct Restore {
+    ~Restore() { tg::kernels::set_small_matmul_vector_bytes(0); }
+  } restore;
+  for (int bytes : {16, 32, 64}) {
+    tg::kernels::set_small_matmul_vector_bytes(bytes);
+    for (const ConvCase& c : reference_cases()) {
+      SCOPED_TRACE(c.name + " at " + std::to_string(bytes) + " bytes");
+      ConvTensors t = make_tensors(c, tg::kFloat32, 13);
+      const tg::Tensor y = tg::conv2d_forward(t.x, t.w, t.b, c.params);
+      EXPECT_LT(relative_error(y, tg::conv2d_reference(t.x, t.w, t.b, c.params)), 1e-5);
+      tg::Generator gen(14);
+      const tg::Tensor dy = tg::randn(y.shape(), gen);
+      const tg::Conv2dGrads g = tg::conv2d_backward(dy, t.x, t.w, c.params);
+      const tg::Conv2dGrads r = tg::conv2d_reference_backward(dy, t.x, t.w, c.params);
+      EXPECT_LT(relative_error(g.dinput, r.dinput), 1e-5);
+      EXPECT_LT(relative_error(g.dweight, r.dweight), 1e-5);
+      EXPECT_LT(relative_error(g.dbias, r.dbias), 1e-5);
     }
   }
 }
