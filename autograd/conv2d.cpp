@@ -152,21 +152,6 @@ T* thread_columns(std::int64_t n) {
   return buffer.data();
 }
 
-// The sum of p[0, n) in double, over 8 interleaved partial sums (added in a fixed order at the
-// end) so that the additions pipeline instead of waiting on one another.
-template <class T>
-double sum_as_double(const T* p, std::int64_t n) {
-  constexpr std::int64_t kLanes = 8;
-  double lanes[kLanes] = {};
-  std::int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (std::int64_t j = 0; j < kLanes; ++j) lanes[j] += static_cast<double>(p[i + j]);
-  for (; i < n; ++i) lanes[0] += static_cast<double>(p[i]);
-  double sum = 0.0;
-  for (double lane : lanes) sum += lane;
-  return sum;
-}
-
 // ---- the fast path: im2col + GEMM per image ----
 
 // The three products of one image and group run on OpenBLAS or, when they are tiny in two
@@ -259,9 +244,7 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w,
     for (std::int64_t n = n0; n < n1; ++n) {
       const T* xn = x + n * s.C * s.H * s.W;
       const T* dyn = dy + n * s.OC * s.P;
-      if (db != nullptr)
-        for (std::int64_t oc = 0; oc < s.OC; ++oc)
-          db_partials[chunk * s.OC + oc] += sum_as_double(dyn + oc * s.P, s.P);
+      if (db != nullptr) kernels::row_sums_accumulate(&db_partials[chunk * s.OC], dyn, s.OC, s.P);
       if (dw != nullptr) {
         if (!s.pointwise) kernels::im2col(cols, xn, s.geom);
         const T* src = s.pointwise ? xn : cols;

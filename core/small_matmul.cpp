@@ -60,41 +60,54 @@ template <class T, int Bytes>
   }
 }
 
+// C[i][j*L ..] = start[i] + sum_k A[i][k] * B[k][j*L ..] for i < MB rows and NV vectors of L
+// columns; B and C have row strides ldb and ldc.
+template <class T, int Bytes, int MB, int NV>
+[[gnu::always_inline]] inline void inner_block(T* C, std::int64_t ldc, const T* A,
+                                               std::int64_t a_row, std::int64_t a_col, const T* B,
+                                               std::int64_t ldb, std::int64_t K,
+                                               const T (&start)[MB]) {
+  using vec = typename Simd<T, Bytes>::vec;
+  constexpr int L = Simd<T, Bytes>::lanes;
+  vec acc[MB][NV];
+  for (int i = 0; i < MB; ++i)
+    for (int j = 0; j < NV; ++j) acc[i][j] = vec{} + start[i];
+  for (std::int64_t k = 0; k < K; ++k) {
+    vec b[NV];
+    for (int j = 0; j < NV; ++j) load(b[j], B + k * ldb + j * L);
+    for (int i = 0; i < MB; ++i) {
+      const vec a = vec{} + A[i * a_row + k * a_col];
+      for (int j = 0; j < NV; ++j) acc[i][j] += a * b[j];
+    }
+  }
+  for (int i = 0; i < MB; ++i)
+    for (int j = 0; j < NV; ++j) store(C + i * ldc + j * L, acc[i][j]);
+}
+
 // Rows [0, MB) of C (.., P) = init + A * B, with C, A and init already offset to the first row.
+// tail: B's last P % L columns, zero-padded to (K, L), or null (then they are done one by one).
 template <class T, int Bytes, int MB>
 [[gnu::always_inline]] inline void small_inner_rows(T* C, const T* A, std::int64_t a_row,
                                                     std::int64_t a_col, const T* B, std::int64_t K,
-                                                    std::int64_t P, const T* init) {
-  using vec = typename Simd<T, Bytes>::vec;
+                                                    std::int64_t P, const T* init, const T* tail) {
   constexpr int L = Simd<T, Bytes>::lanes;
   constexpr int NV = std::min(8, Simd<T, Bytes>::accumulators / MB);
   T start[MB];
   for (int i = 0; i < MB; ++i) start[i] = init != nullptr ? init[i] : T(0);
   std::int64_t p = 0;
-  for (; p + NV * L <= P; p += NV * L) {
-    vec acc[MB][NV];
-    for (int i = 0; i < MB; ++i)
-      for (int j = 0; j < NV; ++j) acc[i][j] = vec{} + start[i];
-    for (std::int64_t k = 0; k < K; ++k) {
-      vec b[NV];
-      for (int j = 0; j < NV; ++j) load(b[j], B + k * P + p + j * L);
-      for (int i = 0; i < MB; ++i) {
-        const vec a = vec{} + A[i * a_row + k * a_col];
-        for (int j = 0; j < NV; ++j) acc[i][j] += a * b[j];
-      }
-    }
-    for (int i = 0; i < MB; ++i)
-      for (int j = 0; j < NV; ++j) store(C + i * P + p + j * L, acc[i][j]);
-  }
-  for (; p + L <= P; p += L) {
-    vec acc[MB];
-    for (int i = 0; i < MB; ++i) acc[i] = vec{} + start[i];
-    for (std::int64_t k = 0; k < K; ++k) {
-      vec b;
-      load(b, B + k * P + p);
-      for (int i = 0; i < MB; ++i) acc[i] += (vec{} + A[i * a_row + k * a_col]) * b;
-    }
-    for (int i = 0; i < MB; ++i) store(C + i * P + p, acc[i]);
+  for (; p + NV * L <= P; p += NV * L)
+    inner_block<T, Bytes, MB, NV>(C + p, P, A, a_row, a_col, B + p, P, K, start);
+  if constexpr (NV > 2)
+    for (; p + 2 * L <= P; p += 2 * L)
+      inner_block<T, Bytes, MB, 2>(C + p, P, A, a_row, a_col, B + p, P, K, start);
+  for (; p + L <= P; p += L)
+    inner_block<T, Bytes, MB, 1>(C + p, P, A, a_row, a_col, B + p, P, K, start);
+  if (p == P) return;
+  if (tail != nullptr) {
+    T out[MB][L];
+    inner_block<T, Bytes, MB, 1>(out[0], L, A, a_row, a_col, tail, L, K, start);
+    for (int i = 0; i < MB; ++i) std::copy(out[i], out[i] + (P - p), C + i * P + p);
+    return;
   }
   for (; p < P; ++p)
     for (int i = 0; i < MB; ++i) {
@@ -108,15 +121,27 @@ template <class T, int Bytes>
 [[gnu::always_inline]] inline void small_inner(T* C, const T* A, std::int64_t a_row,
                                                std::int64_t a_col, const T* B, std::int64_t M,
                                                std::int64_t K, std::int64_t P, const T* init) {
+  // The last P % L columns of B, zero-padded to whole vectors, so they run vectorised too.
+  constexpr int L = Simd<T, Bytes>::lanes;
+  const std::int64_t p_tail = P - P % L;
+  T tail_buffer[kSmallMatmulDim * L];
+  const T* tail = nullptr;
+  if (p_tail < P && K <= kSmallMatmulDim) {
+    std::fill_n(tail_buffer, K * L, T(0));
+    for (std::int64_t k = 0; k < K; ++k)
+      std::copy(B + k * P + p_tail, B + (k + 1) * P, tail_buffer + k * L);
+    tail = tail_buffer;
+  }
   auto at = [&](std::int64_t m) { return init != nullptr ? init + m : nullptr; };
   std::int64_t m = 0;
   for (; m + 4 <= M; m += 4)
-    small_inner_rows<T, Bytes, 4>(C + m * P, A + m * a_row, a_row, a_col, B, K, P, at(m));
+    small_inner_rows<T, Bytes, 4>(C + m * P, A + m * a_row, a_row, a_col, B, K, P, at(m), tail);
   if (m + 2 <= M) {
-    small_inner_rows<T, Bytes, 2>(C + m * P, A + m * a_row, a_row, a_col, B, K, P, at(m));
+    small_inner_rows<T, Bytes, 2>(C + m * P, A + m * a_row, a_row, a_col, B, K, P, at(m), tail);
     m += 2;
   }
-  if (m < M) small_inner_rows<T, Bytes, 1>(C + m * P, A + m * a_row, a_row, a_col, B, K, P, at(m));
+  if (m < M)
+    small_inner_rows<T, Bytes, 1>(C + m * P, A + m * a_row, a_row, a_col, B, K, P, at(m), tail);
 }
 
 // C[i][j] (row stride ldc) += dot(A row i, B row j) for i < MB, j < NB; rows of length P.
@@ -167,6 +192,37 @@ template <class T, int Bytes>
   for (; m < M; ++m) nt_rows<T, Bytes, 1>(C + m * N, A + m * P, B, N, P);
 }
 
+// sums[m] += the sum of row m of A (M, P), in double: kChains vectors of L double partial sums,
+// combined in a fixed order, then the lanes, then the last P % L elements.
+template <class T, int Bytes>
+[[gnu::always_inline]] inline void row_sums(double* sums, const T* A, std::int64_t M,
+                                            std::int64_t P) {
+  using vec = typename Simd<T, Bytes>::vec;
+  constexpr int L = Simd<T, Bytes>::lanes;
+  constexpr int kWideBytes = L * static_cast<int>(sizeof(double));
+  using wide = typename Simd<double, kWideBytes>::vec;
+  constexpr int kChains = 4;  // independent additions in flight
+  for (std::int64_t m = 0; m < M; ++m) {
+    const T* a = A + m * P;
+    wide acc[kChains] = {};
+    std::int64_t p = 0;
+    for (; p + kChains * L <= P; p += kChains * L)
+      for (int c = 0; c < kChains; ++c) {
+        vec v;
+        load(v, a + p + c * L);
+        acc[c] += __builtin_convertvector(v, wide);
+      }
+    for (; p + L <= P; p += L) {
+      vec v;
+      load(v, a + p);
+      acc[0] += __builtin_convertvector(v, wide);
+    }
+    double sum = lane_sum<double, kWideBytes>((acc[0] + acc[1]) + (acc[2] + acc[3]));
+    for (; p < P; ++p) sum += static_cast<double>(a[p]);
+    sums[m] += sum;
+  }
+}
+
 // ---- one instantiation per instruction set ----
 
 #ifdef TAPEGRAD_SMALL_MATMUL_X86
@@ -197,6 +253,16 @@ __attribute__((target("avx2,fma"))) void nt_accumulate_avx2(T* C, const T* A, co
                                                             std::int64_t M, std::int64_t N,
                                                             std::int64_t P) {
   nt_accumulate<T, 32>(C, A, B, M, N, P);
+}
+template <class T>
+__attribute__((target("avx512f,avx2,fma"))) void row_sums_avx512(double* sums, const T* A,
+                                                                 std::int64_t M, std::int64_t P) {
+  row_sums<T, 64>(sums, A, M, P);
+}
+template <class T>
+__attribute__((target("avx2,fma"))) void row_sums_avx2(double* sums, const T* A, std::int64_t M,
+                                                       std::int64_t P) {
+  row_sums<T, 32>(sums, A, M, P);
 }
 #endif
 
@@ -257,6 +323,20 @@ void matmul_nt_accumulate(T* C, const T* A, const T* B, std::int64_t M, std::int
   }
 }
 
+template <class T>
+void row_sums_accumulate(double* sums, const T* A, std::int64_t M, std::int64_t P) {
+  switch (small_matmul_vector_bytes()) {
+#ifdef TAPEGRAD_SMALL_MATMUL_X86
+    case 64:
+      return row_sums_avx512(sums, A, M, P);
+    case 32:
+      return row_sums_avx2(sums, A, M, P);
+#endif
+    default:
+      return row_sums<T, 16>(sums, A, M, P);
+  }
+}
+
 template void matmul_small_inner<float>(float*, const float*, std::int64_t, std::int64_t,
                                         const float*, std::int64_t, std::int64_t, std::int64_t,
                                         const float*);
@@ -267,5 +347,8 @@ template void matmul_nt_accumulate<float>(float*, const float*, const float*, st
                                           std::int64_t, std::int64_t);
 template void matmul_nt_accumulate<double>(double*, const double*, const double*, std::int64_t,
                                            std::int64_t, std::int64_t);
+
+template void row_sums_accumulate<float>(double*, const float*, std::int64_t, std::int64_t);
+template void row_sums_accumulate<double>(double*, const double*, std::int64_t, std::int64_t);
 
 }  // namespace tapegrad::kernels

@@ -32,6 +32,10 @@ template <class T>
 void matmul_nt_accumulate(T* C, const T* A, const T* B, std::int64_t M, std::int64_t N,
                           std::int64_t P);
 
+// sums (M) += the row sums of A (M, P), accumulated in double (a convolution's bias gradient).
+template <class T>
+void row_sums_accumulate(double* sums, const T* A, std::int64_t M, std::int64_t P);
+
 /// Width in bytes of the vectors the kernels use: 64 (AVX-512), 32 (AVX2) or 16 (portable).
 int small_matmul_vector_bytes();
 /// Forces a narrower vector width (16, 32 or 64; wider than the CPU supports is clamped; 0 picks

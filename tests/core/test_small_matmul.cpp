@@ -114,6 +114,36 @@ TEST(SmallMatmul, DotProductsAccumulateLikeNaiveLoopsDouble) {
   check_nt_accumulate<double>(1e-13);
 }
 
+template <class T>
+void check_row_sums() {
+  VectorWidthGuard restore;
+  tg::Generator gen(3);
+  for (int bytes : {16, 32, 64}) {
+    kernels::set_small_matmul_vector_bytes(bytes);
+    for (std::int64_t M : {1, 3})
+      for (std::int64_t P : {1, 5, 16, 63, 64, 65, 784}) {
+        SCOPED_TRACE(testing::Message() << "bytes " << bytes << " M " << M << " P " << P);
+        const std::vector<T> A = random_values<T>(M * P, gen);
+        std::vector<double> sums(M, 0.5), want(M, 0.5);
+        for (std::int64_t m = 0; m < M; ++m)
+          for (std::int64_t p = 0; p < P; ++p) want[m] += A[m * P + p];
+        kernels::row_sums_accumulate(sums.data(), A.data(), M, P);
+        for (std::int64_t m = 0; m < M; ++m) EXPECT_NEAR(sums[m], want[m], 1e-12);
+      }
+  }
+}
+
+TEST(SmallMatmul, RowSumsAccumulateInDouble) {
+  check_row_sums<float>();
+  check_row_sums<double>();
+  // In double: a float sum of 1 + 2^-24 * n loses every small term; the double sum keeps them.
+  std::vector<float> values(1000, 0x1p-24f);
+  values[0] = 1.0f;
+  double sum = 0.0;
+  kernels::row_sums_accumulate(&sum, values.data(), 1, 1000);
+  EXPECT_DOUBLE_EQ(sum, 1.0 + 999 * 0x1p-24);
+}
+
 TEST(SmallMatmul, VectorWidthIsClampedToTheCpu) {
   VectorWidthGuard restore;
   const int widest = kernels::small_matmul_vector_bytes();
