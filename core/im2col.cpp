@@ -7,7 +7,8 @@
 // per-row overhead matters as much as the copying:
 // - at stride 1 with OW == W (a "same" convolution), column entry p of row (c, kh, kw) reads
 //   pixel p + shift of channel c, for one constant shift: im2col copies the whole row at once and
-//   then zeroes the few entries that wrapped around a row edge;
+//   then zeroes the few entries that wrapped around a row edge; col2im zeroes those entries in
+//   its (scratch) input and adds the whole row at once;
 // - the zeros along the left and right edges are written column-wise (strided), which also keeps
 //   the compiler from turning each one- or two-element run into a memset call.
 #include "tapegrad/core/im2col.hpp"
@@ -99,17 +100,29 @@ void im2col(T* columns, const T* image, const Conv2dGeometry& g) {
 }
 
 template <class T>
-void col2im(T* image, const T* columns, const Conv2dGeometry& g) {
+void col2im(T* image, T* columns, const Conv2dGeometry& g) {
   const std::int64_t OW = g.OW, P = g.OH * g.OW, SH = g.stride_h, SW = g.stride_w;
+  const bool same_stride1 = SH == 1 && SW == 1 && OW == g.W;
   for (std::int64_t c = 0; c < g.C; ++c) {
     T* plane = image + c * g.H * g.W;
     for (std::int64_t kh = 0; kh < g.KH; ++kh) {
       const std::int64_t off_h = kh * g.dilation_h - g.pad_h;
       const ValidRange hs = valid_range(g.OH, g.H, off_h, SH);
       for (std::int64_t kw = 0; kw < g.KW; ++kw) {
-        const T* col = columns + ((c * g.KH + kh) * g.KW + kw) * P;
+        T* col = columns + ((c * g.KH + kh) * g.KW + kw) * P;
         const std::int64_t off_w = kw * g.dilation_w - g.pad_w;
         const ValidRange ws = valid_range(OW, g.W, off_w, SW);
+        if (hs.lo == hs.hi || ws.lo == ws.hi) continue;
+        if (same_stride1) {
+          // Zero the entries that wrapped around a row edge, then add the whole run at once:
+          // entries [first, last) go to pixels [first + shift, last + shift).
+          zero_edges(col, OW, hs, ws);
+          const std::int64_t first = hs.lo * OW + ws.lo, last = (hs.hi - 1) * OW + ws.hi;
+          const T* __restrict src = col + first;
+          T* __restrict dst = plane + (first + off_h * g.W + off_w);
+          for (std::int64_t i = 0; i < last - first; ++i) dst[i] += src[i];
+          continue;
+        }
         const std::int64_t n = ws.hi - ws.lo;
         for (std::int64_t oh = hs.lo; oh < hs.hi; ++oh) {
           const T* __restrict src = col + (oh * OW + ws.lo);
@@ -126,7 +139,7 @@ void col2im(T* image, const T* columns, const Conv2dGeometry& g) {
 
 template void im2col<float>(float*, const float*, const Conv2dGeometry&);
 template void im2col<double>(double*, const double*, const Conv2dGeometry&);
-template void col2im<float>(float*, const float*, const Conv2dGeometry&);
-template void col2im<double>(double*, const double*, const Conv2dGeometry&);
+template void col2im<float>(float*, float*, const Conv2dGeometry&);
+template void col2im<double>(double*, double*, const Conv2dGeometry&);
 
 }  // namespace tapegrad::kernels

@@ -45,8 +45,10 @@ void im2col(T* columns, const T* image, const Conv2dGeometry& g);
 
 // image (C, H, W) += fold(columns (C*KH*KW, OH*OW)), the adjoint of im2col.
 // Requires: as im2col. Ensures: pixels are accumulated in a fixed order (deterministic); entries
-// that im2col would have read from the padding are ignored.
+// that im2col would have read from the padding contribute nothing.
+// NOTE: columns is scratch: those padding entries may be overwritten with zeros (it lets whole
+// rows be added at once).
 template <class T>
-void col2im(T* image, const T* columns, const Conv2dGeometry& g);
+void col2im(T* image, T* columns, const Conv2dGeometry& g);
 
 }  // namespace tapegrad::kernels

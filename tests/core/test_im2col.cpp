@@ -85,15 +85,24 @@ TEST(Im2col, Col2imIsTheAdjointAndAccumulates) {
     for (double& v : c) v = gen.uniform(-1.0, 1.0);
     // <im2col(x), c> == <x, col2im(c)>
     const std::vector<double> cols = naive_im2col(x, g);
-    std::vector<double> folded(x.size(), 0.0);
-    kernels::col2im(folded.data(), c.data(), g);
+    std::vector<double> folded(x.size(), 0.0), scratch = c;
+    kernels::col2im(folded.data(), scratch.data(), g);
+    // Only entries that read the padding may have been overwritten (with zeros).
+    const std::vector<double> ones = naive_im2col(std::vector<double>(x.size(), 1.0), g);
+    for (std::size_t i = 0; i < c.size(); ++i) {
+      if (ones[i] == 1.0)
+        EXPECT_EQ(scratch[i], c[i]) << i;  // read a pixel: untouched
+      else
+        EXPECT_TRUE(scratch[i] == 0.0 || scratch[i] == c[i]) << i;  // read padding
+    }
     double lhs = 0.0, rhs = 0.0;
     for (std::size_t i = 0; i < c.size(); ++i) lhs += cols[i] * c[i];
     for (std::size_t i = 0; i < x.size(); ++i) rhs += x[i] * folded[i];
     EXPECT_NEAR(lhs, rhs, 1e-12 * (1.0 + std::abs(lhs)));
     // It adds onto what the image holds.
     std::vector<double> twice = folded;
-    kernels::col2im(twice.data(), c.data(), g);
+    scratch = c;
+    kernels::col2im(twice.data(), scratch.data(), g);
     for (std::size_t i = 0; i < x.size(); ++i) EXPECT_NEAR(twice[i], 2 * folded[i], 1e-14);
   }
 }
