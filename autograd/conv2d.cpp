@@ -12,14 +12,15 @@
 //   dw_g    += dy[n]_g (OC/G, P) * cols_g^T (P, K)
 //   dx[n]    = col2im(w_g^T (K, OC/G) * dy[n]_g (OC/G, P))
 // A 1x1 kernel at stride 1 without padding needs no im2col: the image (C, H*W) already is the
-// column matrix.
+// column matrix. Products with few channels per group (a first layer on 1-channel images,
+// depthwise) go to the small-dimension kernels of core/small_matmul.hpp instead of OpenBLAS.
 //
 // Work is sized to stay in cache: one image at a time (a GEMM over the whole batch streams
 // columns of N*K*P elements through memory and runs at about half the speed), parallel over
-// images, each thread with its own column buffer. The weight gradient sums over images in fixed
-// chunks of images, each chunk into its own partial buffer, the partials then added in chunk
-// order: the chunks depend only on the shapes, so results are bitwise identical at any thread
-// count.
+// images, each thread with its own column buffer (kept across calls: no allocation once warm).
+// The weight and bias gradients sum over images in fixed chunks of images, each chunk into its
+// own partial, the partials then added in chunk order (in double): the chunks depend only on the
+// shapes, so results are bitwise identical at any thread count.
 #include "tapegrad/autograd/conv2d.hpp"
 
 #include <algorithm>

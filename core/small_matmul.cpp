@@ -192,32 +192,32 @@ template <class T, int Bytes>
   for (; m < M; ++m) nt_rows<T, Bytes, 1>(C + m * N, A + m * P, B, N, P);
 }
 
-// sums[m] += the sum of row m of A (M, P), in double: kChains vectors of L double partial sums,
-// combined in a fixed order, then the lanes, then the last P % L elements.
+// sums[m] += the sum of row m of A (M, P), in double: kChains vectors of double partial sums
+// (WL lanes each: one register), combined in a fixed order, then the lanes, then the last
+// elements one by one.
 template <class T, int Bytes>
 [[gnu::always_inline]] inline void row_sums(double* sums, const T* A, std::int64_t M,
                                             std::int64_t P) {
-  using vec = typename Simd<T, Bytes>::vec;
-  constexpr int L = Simd<T, Bytes>::lanes;
-  constexpr int kWideBytes = L * static_cast<int>(sizeof(double));
-  using wide = typename Simd<double, kWideBytes>::vec;
+  using wide = typename Simd<double, Bytes>::vec;
+  constexpr int WL = Simd<double, Bytes>::lanes;
+  using narrow = typename Simd<T, WL* static_cast<int>(sizeof(T))>::vec;  // WL elements of T
   constexpr int kChains = 4;  // independent additions in flight
   for (std::int64_t m = 0; m < M; ++m) {
     const T* a = A + m * P;
     wide acc[kChains] = {};
     std::int64_t p = 0;
-    for (; p + kChains * L <= P; p += kChains * L)
+    for (; p + kChains * WL <= P; p += kChains * WL)
       for (int c = 0; c < kChains; ++c) {
-        vec v;
-        load(v, a + p + c * L);
+        narrow v;
+        load(v, a + p + c * WL);
         acc[c] += __builtin_convertvector(v, wide);
       }
-    for (; p + L <= P; p += L) {
-      vec v;
+    for (; p + WL <= P; p += WL) {
+      narrow v;
       load(v, a + p);
       acc[0] += __builtin_convertvector(v, wide);
     }
-    double sum = lane_sum<double, kWideBytes>((acc[0] + acc[1]) + (acc[2] + acc[3]));
+    double sum = lane_sum<double, Bytes>((acc[0] + acc[1]) + (acc[2] + acc[3]));
     for (; p < P; ++p) sum += static_cast<double>(a[p]);
     sums[m] += sum;
   }
