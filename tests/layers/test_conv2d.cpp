@@ -199,6 +199,46 @@ TEST(Conv2d, FastPathMatchesReference) {
   }
 }
 
+TEST(Conv2d, FastPathMatchesReferenceOnRandomShapes) {
+  tg::Generator gen(31);
+  auto pick = [&](std::int64_t lo, std::int64_t hi) {  // uniform in [lo, hi]
+    return lo + static_cast<std::int64_t>(gen.randint(static_cast<std::uint64_t>(hi - lo + 1)));
+  };
+  for (int trial = 0; trial < 40; ++trial) {
+    const std::int64_t groups = pick(1, 3);
+    const tg::Size2 kernel{pick(1, 4), pick(1, 4)};
+    const tg::Conv2dParams params{.stride = {pick(1, 3), pick(1, 3)},
+                                  .padding = {pick(0, 2), pick(0, 2)},
+                                  .dilation = {pick(1, 2), pick(1, 2)},
+                                  .groups = groups};
+    // An input at least as large as the dilated kernel (minus the padding).
+    const std::int64_t H = std::max<std::int64_t>(
+        1, params.dilation.h * (kernel.h - 1) + 1 - 2 * params.padding.h + pick(0, 6));
+    const std::int64_t W = std::max<std::int64_t>(
+        1, params.dilation.w * (kernel.w - 1) + 1 - 2 * params.padding.w + pick(0, 6));
+    const ConvCase c{"random",
+                     {pick(1, 4), groups * pick(1, 3), H, W},
+                     groups * pick(1, 3),
+                     kernel,
+                     params,
+                     pick(0, 1) == 1};
+    SCOPED_TRACE(testing::Message() << "input " << fmt::format("{}", c.input) << " out "
+                                    << c.out_channels << " kernel " << fmt::format("{}", c.kernel)
+                                    << " stride " << fmt::format("{}", params.stride) << " padding "
+                                    << fmt::format("{}", params.padding) << " dilation "
+                                    << fmt::format("{}", params.dilation) << " groups " << groups);
+    ConvTensors t = make_tensors(c, tg::kFloat64, 100 + trial);
+    const tg::Tensor y = tg::conv2d_forward(t.x, t.w, t.b, params);
+    EXPECT_LT(relative_error(y, tg::conv2d_reference(t.x, t.w, t.b, params)), 1e-12);
+    const tg::Tensor dy = tg::randn(y.shape(), gen, tg::kFloat64);
+    const tg::Conv2dGrads g = tg::conv2d_backward(dy, t.x, t.w, params);
+    const tg::Conv2dGrads r = tg::conv2d_reference_backward(dy, t.x, t.w, params);
+    EXPECT_LT(relative_error(g.dinput, r.dinput), 1e-12);
+    EXPECT_LT(relative_error(g.dweight, r.dweight), 1e-12);
+    EXPECT_LT(relative_error(g.dbias, r.dbias), 1e-12);
+  }
+}
+
 TEST(Conv2d, FastPathMatchesReferenceAtEveryVectorWidth) {
   // The small-dimension kernels (few channels per group) at each width the CPU has; with
   // narrower vectors more products go to OpenBLAS instead.
