@@ -10,20 +10,10 @@
 
 #include <cstdint>
 
+#include "tapegrad/core/size2.hpp"
 #include "tapegrad/core/tensor.hpp"
 
 namespace tapegrad {
-
-/// A (height, width) pair; one value means both:  Size2(3) == Size2{3, 3}.
-struct Size2 {
-  std::int64_t h = 0;
-  std::int64_t w = 0;
-
-  constexpr Size2() = default;
-  constexpr Size2(std::int64_t both) : h(both), w(both) {}  // NOLINT: implicit by design
-  constexpr Size2(std::int64_t height, std::int64_t width) : h(height), w(width) {}
-  friend constexpr bool operator==(const Size2&, const Size2&) = default;
-};
 
 /// The options of a convolution, PyTorch's defaults:
 ///   tg::conv2d(x, w, b, {.stride = 2, .padding = 1});
@@ -84,10 +74,3 @@ using tapegrad::Conv2dParams;
 }  // namespace nn::functional
 
 }  // namespace tapegrad
-
-template <>
-struct fmt::formatter<tapegrad::Size2> : fmt::formatter<std::string_view> {
-  auto format(const tapegrad::Size2& s, fmt::format_context& ctx) const {
-    return fmt::format_to(ctx.out(), "[{}, {}]", s.h, s.w);
-  }
-};

@@ -68,7 +68,7 @@ void add_to_slot(Tensor& slot, const Tensor& g) {
 
 void accumulate_leaf_grad(TensorImpl& leaf, const Tensor& g) {
   if (!leaf.grad) {
-    leaf.grad = owned(g.detach()).impl_ptr();
+    leaf.grad = owned(g).impl_ptr();  // backward runs without grad: g carries no history
     return;
   }
   Tensor grad(leaf.grad);

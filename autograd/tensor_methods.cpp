@@ -1,8 +1,20 @@
 // The Tensor methods that touch autograd state (declared in core/tensor.hpp).
 #include "tapegrad/autograd/tape.hpp"
+#include "tapegrad/core/print.hpp"
 #include "tapegrad/core/tensor.hpp"
 
 namespace tapegrad {
+namespace {
+
+// Printing lives in core, which cannot see autograd's nodes: give it their names. This file is
+// linked whenever a tensor can require grad (requires_grad_ is here), so a tensor with a grad_fn
+// always prints it.
+[[maybe_unused]] const bool grad_fn_namer_registered = [] {
+  set_grad_fn_namer([](const Tensor& t) { return t.grad_fn_name(); });
+  return true;
+}();
+
+}  // namespace
 
 Tensor& Tensor::requires_grad_(bool requires_grad) {
   TensorImpl& i = impl();

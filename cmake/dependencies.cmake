@@ -2,6 +2,8 @@
 find_package(Threads REQUIRED)
 find_package(TBB REQUIRED)
 find_package(spdlog REQUIRED)
+find_package(ZLIB REQUIRED)            # IDX .gz files
+find_package(nlohmann_json REQUIRED)    # safetensors headers, the MNIST JSON converter
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(OPENBLAS REQUIRED IMPORTED_TARGET openblas)
 

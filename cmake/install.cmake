@@ -7,7 +7,7 @@ foreach(dir core autograd layers optim)
   install(DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/${dir}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/tapegrad/${dir}
           FILES_MATCHING PATTERN "*.hpp")
 endforeach()
-install(FILES ${CMAKE_CURRENT_SOURCE_DIR}/cmake/tapegrad.hpp DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/tapegrad)
+install(FILES ${TAPEGRAD_INCLUDE_ROOT}/tapegrad/tapegrad.hpp DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/tapegrad)
 
 install(TARGETS tapegrad tapegrad_core tapegrad_autograd tapegrad_layers tapegrad_optim tapegrad_openblas
         EXPORT tapegradTargets

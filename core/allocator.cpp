@@ -27,6 +27,8 @@ struct BlockCache {
   std::mutex mutex;
   std::unordered_map<std::size_t, std::vector<void*>> free_blocks;
   std::size_t cached_bytes = 0;
+  std::uint64_t system_allocations = 0;
+  std::uint64_t cache_hits = 0;
 
   ~BlockCache() {
     for (auto& [size, blocks] : free_blocks)
@@ -51,8 +53,10 @@ void* allocate_bytes(std::size_t nbytes) {
       void* p = it->second.back();
       it->second.pop_back();
       c.cached_bytes -= size;
+      ++c.cache_hits;
       return p;
     }
+    ++c.system_allocations;
   }
   void* p = std::aligned_alloc(kAlignment, size);
   check(p != nullptr, "allocate: expected to allocate {} bytes, the system refused", size);
@@ -76,6 +80,12 @@ void free_bytes(void* ptr, std::size_t nbytes) noexcept {
     }
   }
   std::free(ptr);
+}
+
+AllocatorStats allocator_stats() {
+  BlockCache& c = cache();
+  std::lock_guard lock(c.mutex);
+  return {c.system_allocations, c.cache_hits, c.cached_bytes};
 }
 
 Storage::Storage(std::size_t n) : data(allocate_bytes(n)), nbytes(n) {}

@@ -1,5 +1,9 @@
 #include "tapegrad/core/broadcast.hpp"
 
+#include <cassert>
+
+#include "tapegrad/core/reduce.hpp"
+
 namespace tapegrad::kernels {
 
 std::vector<std::int64_t> broadcast_strides(const Shape& in, const Shape& out) {
@@ -11,53 +15,86 @@ std::vector<std::int64_t> broadcast_strides(const Shape& in, const Shape& out) {
   return strides;
 }
 
+namespace detail {
+
+void BroadcastPlan::row_offsets(std::int64_t row, std::int64_t* offsets, std::size_t k) const {
+  const std::size_t rank = outer.size();
+  for (std::size_t i = 0; i < k; ++i) offsets[i] = 0;
+  for (std::size_t d = rank; d-- > 0;) {
+    const std::int64_t idx = row % outer[d];
+    row /= outer[d];
+    for (std::size_t i = 0; i < k; ++i) offsets[i] += idx * stride[i * rank + d];
+  }
+}
+
+BroadcastPlan plan_broadcast(const Shape& out, std::initializer_list<const Shape*> inputs) {
+  const std::size_t k = inputs.size();
+  std::vector<std::vector<std::int64_t>> in_strides;
+  for (const Shape* s : inputs) {
+    check(s->size() <= out.size() && broadcast_shapes(*s, out, "broadcast_map") == out,
+          "broadcast_map: expected an input that broadcasts to {}, got {}", out, *s);
+    in_strides.push_back(broadcast_strides(*s, out));
+  }
+  // Merge from the innermost dim outwards: dim d joins the merged dim inside it when, for every
+  // input, stepping once along d equals stepping through the whole merged dim.
+  Shape size;                                    // merged dims, innermost first
+  std::vector<std::vector<std::int64_t>> st(k);  // st[i][m]: stride of input i along merged dim m
+  std::int64_t numel = 1;
+  for (std::size_t d = out.size(); d-- > 0;) {
+    numel *= out[d];
+    if (out[d] == 1) continue;
+    bool merge = !size.empty();
+    for (std::size_t i = 0; i < k && merge; ++i)
+      merge = in_strides[i][d] == st[i].back() * size.back();
+    if (merge) {
+      size.back() *= out[d];
+    } else {
+      size.push_back(out[d]);
+      for (std::size_t i = 0; i < k; ++i) st[i].push_back(in_strides[i][d]);
+    }
+  }
+  BroadcastPlan plan;
+  plan.numel = numel;
+  if (size.empty()) {  // one element (or none)
+    plan.inner_contiguous = (1U << k) - 1;
+    return plan;
+  }
+  plan.inner = size.front();
+  plan.outer.assign(size.rbegin(), size.rend() - 1);
+  const std::size_t rank = plan.outer.size();
+  plan.stride.resize(k * rank);
+  for (std::size_t i = 0; i < k; ++i) {
+    assert(st[i][0] == 0 || st[i][0] == 1);
+    if (st[i][0] == 1) plan.inner_contiguous |= 1U << i;
+    for (std::size_t d = 0; d < rank; ++d) plan.stride[i * rank + d] = st[i][rank - d];
+  }
+  return plan;
+}
+
+}  // namespace detail
+
+Tensor broadcast_to(const Tensor& t, const Shape& shape) {
+  check(broadcast_shapes(t.shape(), shape, "broadcast_to") == shape && t.dim() <= std::ssize(shape),
+        "broadcast_to: expected a shape that {} broadcasts to, got {}", t.shape(), shape);
+  Tensor out = empty(shape, t.dtype());
+  dispatch_all(t.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    broadcast_map(
+        out.data<T>(), shape, [](T v) { return v; }, Operand<T>{t.data<T>(), t.shape()});
+  });
+  return out;
+}
+
 Tensor sum_to(const Tensor& t, const Shape& shape) {
   if (t.shape() == shape) return t;
   const Shape& in_shape = t.shape();
-  check(broadcast_shapes(shape, in_shape, "sum_to") == in_shape,
+  check(shape.size() <= in_shape.size() && broadcast_shapes(shape, in_shape, "sum_to") == in_shape,
         "sum_to: expected a shape that broadcasts to {}, got {}", in_shape, shape);
-  Tensor out = zeros(shape, t.dtype());
-  // Each output element sums the input elements that map to it; iterate the output in parallel
-  // and the reduced positions in a fixed order, so results do not depend on the thread count.
-  const std::vector<std::int64_t> so = broadcast_strides(shape, in_shape);
-  const std::size_t rank = in_shape.size();
-  const std::vector<std::int64_t> in_strides = contiguous_strides(in_shape);
-  // Split input dims into kept (stride != 0 in out) and reduced ones.
-  std::vector<std::size_t> kept, reduced;
-  for (std::size_t d = 0; d < rank; ++d)
-    (so[d] != 0 || in_shape[d] == 1 ? kept : reduced).push_back(d);
-  std::int64_t n_reduced = 1;
-  for (std::size_t d : reduced) n_reduced *= in_shape[d];
-  const std::int64_t n_out = out.numel();
-  dispatch_floating(t.dtype(), "sum_to", [&](auto tag) {
-    using T = decltype(tag);
-    const T* in = t.data<T>();
-    T* o = out.data<T>();
-    parallel_for(0, n_out, 256, [&](std::int64_t j0, std::int64_t j1) {
-      for (std::int64_t j = j0; j < j1; ++j) {
-        // input offset of output element j (kept dims)
-        std::int64_t rem = j, base = 0;
-        for (std::size_t k = kept.size(); k-- > 0;) {
-          const std::size_t d = kept[k];
-          const std::int64_t idx = rem % in_shape[d];
-          rem /= in_shape[d];
-          base += idx * in_strides[d];
-        }
-        double acc = 0.0;
-        for (std::int64_t r = 0; r < n_reduced; ++r) {
-          std::int64_t rr = r, off = base;
-          for (std::size_t k = reduced.size(); k-- > 0;) {
-            const std::size_t d = reduced[k];
-            off += (rr % in_shape[d]) * in_strides[d];
-            rr /= in_shape[d];
-          }
-          acc += static_cast<double>(in[off]);
-        }
-        o[j] = static_cast<T>(acc);
-      }
-    });
-  });
-  return out;
+  const std::size_t lead = in_shape.size() - shape.size();
+  std::vector<bool> reduced(in_shape.size());
+  for (std::size_t d = 0; d < in_shape.size(); ++d)
+    reduced[d] = d < lead || (shape[d - lead] == 1 && in_shape[d] != 1);
+  return alias_with_shape(reduce(t, reduced, Reduction::Sum, "sum_to"), shape);
 }
 
 }  // namespace tapegrad::kernels

@@ -13,6 +13,14 @@ void* allocate_bytes(std::size_t nbytes);
 /// Returns a block from allocate_bytes.
 void free_bytes(void* ptr, std::size_t nbytes) noexcept;
 
+/// Counters of the buffer cache since start-up.
+struct AllocatorStats {
+  std::uint64_t system_allocations = 0;  // blocks that had to come from the system
+  std::uint64_t cache_hits = 0;          // blocks handed out again from the cache
+  std::uint64_t cached_bytes = 0;        // bytes held in the cache now
+};
+AllocatorStats allocator_stats();
+
 struct Storage {
   explicit Storage(std::size_t nbytes);
   ~Storage();

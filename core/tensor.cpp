@@ -22,7 +22,8 @@ template <class T>
 void fill_typed(Tensor& t, double value) {
   T* p = t.data<T>();
   const T v = static_cast<T>(value);
-  for (std::int64_t i = 0; i < t.numel(); ++i) p[i] = v;
+  const std::int64_t n = t.numel();
+  for (std::int64_t i = 0; i < n; ++i) p[i] = v;
 }
 
 void fill_value(Tensor& t, double value) {

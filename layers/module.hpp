@@ -9,12 +9,13 @@
 #include <utility>
 #include <vector>
 
+#include "tapegrad/core/named_tensors.hpp"
 #include "tapegrad/core/tensor.hpp"
 
 namespace tapegrad::nn {
 
 /// Named tensors in registration order (a state dict).
-using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+using NamedTensors = tapegrad::NamedTensors;
 /// A state dict keyed by name, as load_state_dict takes it.
 using StateDict = std::map<std::string, Tensor>;
 
