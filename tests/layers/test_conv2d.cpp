@@ -9,7 +9,14 @@
 #include <vector>
 
 #include "support/test_support.hpp"
+#include "tapegrad/autograd/conv2d.hpp"
 #include "tapegrad/core/small_matmul.hpp"
+#include "tapegrad/layers/conv2d.hpp"
+#include "tapegrad/layers/flatten.hpp"
+#include "tapegrad/layers/linear.hpp"
+#include "tapegrad/layers/max_pool2d.hpp"
+#include "tapegrad/layers/relu.hpp"
+#include "tapegrad/layers/sequential.hpp"
 
 namespace tg = tapegrad;
 using ::testing::HasSubstr;
@@ -565,4 +572,22 @@ TEST(Conv2dModule, NameAndRejectedOptions) {
               tg::nn::Conv2d(tg::nn::Conv2dOptions(1, 8, 3).dilation({1, 0}));
             }),
             "Conv2d: expected a positive dilation, got [1, 0]");
+}
+
+TEST(Conv2dModule, TrainsInsideSequentialWithPyTorchNames) {
+  tg::Generator gen(5);
+  tg::nn::Sequential net{tg::nn::Conv2d(tg::nn::Conv2dOptions(1, 4, 3).padding(1), gen),
+                         tg::nn::ReLU(), tg::nn::MaxPool2d(2), tg::nn::Flatten(),
+                         tg::nn::Linear(4 * 4 * 4, 3)};
+  std::vector<std::string> names;
+  for (const auto& [name, p] : net.named_parameters()) names.push_back(name);
+  EXPECT_EQ(names, (std::vector<std::string>{"0.weight", "0.bias", "4.weight", "4.bias"}));
+  const tg::Tensor x = tg::randn({2, 1, 8, 8}, gen);
+  const tg::Tensor y = net.forward(x);
+  ASSERT_EQ(y.shape(), (tg::Shape{2, 3}));
+  y.backward(tg::ones({2, 3}));
+  const tg::nn::Conv2d& conv = net.at<tg::nn::Conv2d>(0);
+  ASSERT_TRUE(conv.weight.grad().defined());
+  EXPECT_EQ(conv.weight.grad().shape(), (tg::Shape{4, 1, 3, 3}));
+  ASSERT_TRUE(conv.bias.grad().defined());
 }
