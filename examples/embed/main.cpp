@@ -27,14 +27,17 @@ int main() {
     for (std::int64_t n = 0; n < N; ++n) {
       const bool vertical = gen.bernoulli(0.5);
       const auto at = static_cast<std::int64_t>(gen.randint(8));
-      for (std::int64_t k = 0; k < 8; ++k) px[n * 64 + (vertical ? k * 8 + at : at * 8 + k)] += 1.0f;
+      for (std::int64_t k = 0; k < 8; ++k)
+        px[n * 64 + (vertical ? k * 8 + at : at * 8 + k)] += 1.0f;
       py[n] = vertical ? 1 : 0;
     }
   };
 
   tg::nn::Sequential net{tg::nn::Conv2d(tg::nn::Conv2dOptions(1, 4, 3).padding(1)),
-                         tg::nn::BatchNorm2d(tg::nn::BatchNorm2dOptions(4)), tg::nn::ReLU(),
-                         tg::nn::MaxPool2d(tg::nn::MaxPool2dOptions(2)), tg::nn::Flatten(),
+                         tg::nn::BatchNorm2d(tg::nn::BatchNorm2dOptions(4)),
+                         tg::nn::ReLU(),
+                         tg::nn::MaxPool2d(tg::nn::MaxPool2dOptions(2)),
+                         tg::nn::Flatten(),
                          tg::nn::Linear(tg::nn::LinearOptions(4 * 4 * 4, 2))};
   tg::optim::SGD opt(net.parameters(), tg::optim::SGDOptions(0.1).momentum(0.9));
 
@@ -54,7 +57,8 @@ int main() {
   const tg::Tensor logits = net.forward(x);
   std::int64_t correct = 0;
   for (std::int64_t n = 0; n < N; ++n)
-    correct += (logits.at<float>({n, 1}) > logits.at<float>({n, 0})) == (y.at<std::int64_t>({n}) == 1);
+    correct +=
+        (logits.at<float>({n, 1}) > logits.at<float>({n, 0})) == (y.at<std::int64_t>({n}) == 1);
   const double accuracy = static_cast<double>(correct) / static_cast<double>(N);
 
   const std::string captured = host_log.str();
