@@ -35,9 +35,9 @@ struct Config {
   std::string model = "default";
   int epochs = 5;
   int batch_size = 64;
-  double lr = 0.05;
+  double lr = 0.1;
   double momentum = 0.9;
-  double weight_decay = 0.0;
+  double weight_decay = 5e-4;
   std::string optimizer = "sgd";
   std::string scheduler = "onecycle";
   int threads = 0;
@@ -47,6 +47,7 @@ struct Config {
   std::string metrics_path;
   std::string log_level = "info";
   std::int64_t limit_train = 0;  // use only the first N training images (0: all)
+  int augment_shift = -1;        // random shift in pixels; -1: the dataset's default
 };
 
 std::unique_ptr<tg::optim::Optimizer> make_optimizer(const Config& c,
@@ -103,6 +104,7 @@ class Progress {
  private:
   bool tty_;
   std::int64_t batches_;
+  std::chrono::steady_clock::time_point last_line_ = std::chrono::steady_clock::now();
 };
 
 // Number of rows of logits (N, 10) whose largest entry is at the label.
@@ -159,6 +161,10 @@ int run(const Config& c) {
                                                        : full_train.size());
   tg::logger()->info("{}: {} training and {} test images from {}", c.dataset, train.size(),
                      test.size(), c.data_dir);
+  // Random shifts of up to 2 pixels help most on the 8,000-image MNIST subset; Fashion-MNIST's
+  // 60,000 centred garments gain little from them.
+  const int shift = c.augment_shift >= 0 ? c.augment_shift : (c.dataset == "mnist" ? 2 : 0);
+  const double background = (0.0 - data_options.mean()) / data_options.std();
 
   tg::Generator init_gen(c.seed);
   std::shared_ptr<nn::Sequential> model = nn::models::by_name(c.model, init_gen);
@@ -205,6 +211,10 @@ int run(const Config& c) {
     std::int64_t correct = 0, seen = 0;
     for (std::int64_t b = 0; b < loader.num_batches(); ++b) {
       const tg::data::Batch& batch = loader.batch(b);
+      if (shift > 0)  // the loader refills this batch next epoch, so shifting in place is safe
+        tg::data::random_shift_(const_cast<tg::Tensor&>(batch.images), shift, background,
+                                tg::data::epoch_seed(c.seed, epoch) ^
+                                    (0x9E3779B97F4A7C15ULL * static_cast<std::uint64_t>(b + 1)));
       optimizer->zero_grad();
       tg::Tensor logits = model->forward(batch.images);
       tg::Tensor loss = tg::nn::functional::cross_entropy(logits, batch.labels);
@@ -260,7 +270,7 @@ int run(const Config& c) {
     }
     if (!c.save_path.empty())
       tg::optim::save_training_checkpoint(c.save_path, *model, *optimizer, scheduler.get(),
-                                          tg::optim::TrainingState{epoch, step});
+                                          tg::optim::TrainingState{epoch, step, {}});
   }
   const double total = std::chrono::duration<double>(clock::now() - run_start).count();
   std::printf(
@@ -303,6 +313,9 @@ int main(int argc, char** argv) {
   app.add_option("--metrics", c.metrics_path, "Append per-epoch metrics to this CSV file");
   app.add_option("--log-level", c.log_level, "trace | debug | info | warn | error | off");
   app.add_option("--limit-train", c.limit_train, "Use only the first N training images (0: all)");
+  app.add_option("--augment-shift", c.augment_shift,
+                 "Random shift of training images, in pixels (default: 2 for mnist, 0 otherwise)")
+      ->check(CLI::Range(0, 8));
   CLI11_PARSE(app, argc, argv);
 
   auto console = std::make_shared<spdlog::sinks::stderr_sink_mt>();
