@@ -48,6 +48,7 @@ struct Config {
   std::string log_level = "info";
   std::int64_t limit_train = 0;  // use only the first N training images (0: all)
   int augment_shift = -1;        // random shift in pixels; -1: the dataset's default
+  int stop_after_epoch = 0;      // end this run after that epoch (0: run to --epochs)
 };
 
 std::unique_ptr<tg::optim::Optimizer> make_optimizer(const Config& c,
@@ -271,6 +272,11 @@ int run(const Config& c) {
     if (!c.save_path.empty())
       tg::optim::save_training_checkpoint(c.save_path, *model, *optimizer, scheduler.get(),
                                           tg::optim::TrainingState{epoch, step, {}});
+    if (epoch == c.stop_after_epoch && epoch < c.epochs) {
+      tg::logger()->info("stopping after epoch {} as asked; --resume continues the {}-epoch run",
+                         epoch, c.epochs);
+      break;
+    }
   }
   const double total = std::chrono::duration<double>(clock::now() - run_start).count();
   std::printf(
@@ -313,6 +319,9 @@ int main(int argc, char** argv) {
   app.add_option("--metrics", c.metrics_path, "Append per-epoch metrics to this CSV file");
   app.add_option("--log-level", c.log_level, "trace | debug | info | warn | error | off");
   app.add_option("--limit-train", c.limit_train, "Use only the first N training images (0: all)");
+  app.add_option("--stop-after-epoch", c.stop_after_epoch,
+                 "End this run after that epoch (the schedule still spans --epochs; resume later)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--augment-shift", c.augment_shift,
                  "Random shift of training images, in pixels (default: 2 for mnist, 0 otherwise)")
       ->check(CLI::Range(0, 8));
