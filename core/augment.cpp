@@ -3,17 +3,11 @@
 #include <algorithm>
 #include <vector>
 
+#include "tapegrad/core/generator.hpp"
 #include "tapegrad/core/parallel.hpp"
 
 namespace tapegrad::data {
 namespace {
-
-std::uint64_t splitmix64(std::uint64_t x) {
-  x += 0x9E3779B97F4A7C15ULL;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-  return x ^ (x >> 31);
-}
 
 // images (N, C, H, W): image n moved by (dy, dx); out-of-range source pixels become fill.
 template <class T>

@@ -7,17 +7,6 @@
 #include "tapegrad/core/generator.hpp"
 
 namespace tapegrad::data {
-namespace {
-
-std::uint64_t splitmix64(std::uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
-}  // namespace
-
 std::uint64_t epoch_seed(std::uint64_t seed, std::int64_t epoch) {
   return splitmix64(splitmix64(seed) + static_cast<std::uint64_t>(epoch));
 }

@@ -45,6 +45,15 @@ class Generator {
   double spare_normal_ = 0.0;
 };
 
+/// SplitMix64: a fixed 64-bit mixing function, for deriving independent seeds and stateless
+/// per-item random choices from (seed, index) keys.
+constexpr std::uint64_t splitmix64(std::uint64_t x) {
+  x += 0x9E3779B97F4A7C15ULL;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+  return x ^ (x >> 31);
+}
+
 /// Uniform in [0, 1).
 Tensor rand(const Shape& shape, Generator& gen, Dtype dtype = kFloat32);
 /// Standard normal.

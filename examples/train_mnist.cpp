@@ -213,9 +213,9 @@ int run(const Config& c) {
     for (std::int64_t b = 0; b < loader.num_batches(); ++b) {
       const tg::data::Batch& batch = loader.batch(b);
       if (shift > 0)  // the loader refills this batch next epoch, so shifting in place is safe
-        tg::data::random_shift_(const_cast<tg::Tensor&>(batch.images), shift, background,
-                                tg::data::epoch_seed(c.seed, epoch) ^
-                                    (0x9E3779B97F4A7C15ULL * static_cast<std::uint64_t>(b + 1)));
+        tg::data::random_shift_(
+            const_cast<tg::Tensor&>(batch.images), shift, background,
+            tg::data::epoch_seed(c.seed, epoch) ^ tg::splitmix64(static_cast<std::uint64_t>(b)));
       optimizer->zero_grad();
       tg::Tensor logits = model->forward(batch.images);
       tg::Tensor loss = tg::nn::functional::cross_entropy(logits, batch.labels);
