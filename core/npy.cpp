@@ -5,7 +5,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <regex>
+#include <string_view>
 
 namespace tapegrad {
 namespace {
@@ -24,6 +24,122 @@ std::string descr_of(Dtype dtype) {
       return "<i8";
   }
   return "";
+}
+
+struct NpyHeader {
+  std::string descr;
+  bool fortran_order = false;
+  Shape shape;
+};
+
+// The header is a Python dict literal, {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }
+// (numpy writes exactly these keys). Parsed by one left-to-right scan: no recursion and no
+// backtracking, so a 4 GiB header (format 2.0) costs linear time and constant stack.
+class HeaderParser {
+ public:
+  HeaderParser(const std::string& path, std::string_view text) : path_(path), text_(text) {}
+
+  NpyHeader parse() {
+    NpyHeader h;
+    bool has_descr = false, has_order = false, has_shape = false;
+    expect('{');
+    while (!consume('}')) {
+      const std::string key = quoted();
+      expect(':');
+      if (key == "descr") {
+        h.descr = quoted();
+        has_descr = true;
+      } else if (key == "fortran_order") {
+        h.fortran_order = boolean();
+        has_order = true;
+      } else if (key == "shape") {
+        h.shape = tuple();
+        has_shape = true;
+      } else {
+        fail("load_npy: '{}': unexpected header key '{}'", path_, key);
+      }
+      if (!consume(',')) {
+        expect('}');
+        break;
+      }
+    }
+    skip_space();
+    check(pos_ == text_.size(), "load_npy: '{}': unexpected text after the header dict", path_);
+    check(has_descr, "load_npy: '{}': header has no 'descr'", path_);
+    check(has_order, "load_npy: '{}': expected C order (fortran_order False)", path_);
+    check(has_shape, "load_npy: '{}': header has no 'shape'", path_);
+    return h;
+  }
+
+ private:
+  void skip_space() {
+    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t' ||
+                                   text_[pos_] == '\n' || text_[pos_] == '\r'))
+      ++pos_;
+  }
+  bool consume(char c) {
+    skip_space();
+    if (pos_ < text_.size() && text_[pos_] == c) {
+      ++pos_;
+      return true;
+    }
+    return false;
+  }
+  void expect(char c) {
+    check(consume(c), "load_npy: '{}': malformed header: expected '{}' at byte {}", path_, c, pos_);
+  }
+  std::string quoted() {
+    skip_space();
+    check(pos_ < text_.size() && (text_[pos_] == '\'' || text_[pos_] == '"'),
+          "load_npy: '{}': malformed header: expected a quoted string at byte {}", path_, pos_);
+    const char quote = text_[pos_++];
+    const std::size_t end = text_.find(quote, pos_);
+    check(end != std::string_view::npos, "load_npy: '{}': malformed header: unterminated string",
+          path_);
+    std::string out(text_.substr(pos_, end - pos_));
+    pos_ = end + 1;
+    return out;
+  }
+  bool boolean() {
+    skip_space();
+    for (const auto& [word, value] :
+         {std::pair{std::string_view("True"), true}, std::pair{std::string_view("False"), false}}) {
+      if (text_.substr(pos_, word.size()) == word) {
+        pos_ += word.size();
+        return value;
+      }
+    }
+    fail("load_npy: '{}': malformed header: expected True or False at byte {}", path_, pos_);
+  }
+  Shape tuple() {
+    expect('(');
+    Shape shape;
+    while (!consume(')')) {
+      skip_space();
+      std::int64_t d = 0;
+      std::size_t digits = 0;
+      for (; pos_ < text_.size() && text_[pos_] >= '0' && text_[pos_] <= '9'; ++pos_, ++digits) {
+        check(digits < 18, "load_npy: '{}': a dimension of the shape is too large", path_);
+        d = d * 10 + (text_[pos_] - '0');
+      }
+      check(digits > 0, "load_npy: '{}': malformed header: expected a dimension at byte {}", path_,
+            pos_);
+      shape.push_back(d);
+      if (!consume(',')) {
+        expect(')');
+        break;
+      }
+    }
+    return shape;
+  }
+
+  const std::string& path_;
+  std::string_view text_;
+  std::size_t pos_ = 0;
+};
+
+NpyHeader parse_header(const std::string& path, std::string_view text) {
+  return HeaderParser(path, text).parse();
 }
 
 }  // namespace
@@ -60,34 +176,19 @@ Tensor load_npy(const std::string& path) {
   std::string header(header_len, '\0');
   in.read(header.data(), header_len);
 
-  std::smatch m;
-  static const std::regex descr_re(R"('descr'\s*:\s*'([^']*)')");
-  static const std::regex order_re(R"('fortran_order'\s*:\s*(True|False))");
-  static const std::regex shape_re(R"('shape'\s*:\s*\(([^)]*)\))");
-  check(std::regex_search(header, m, descr_re), "load_npy: '{}': header has no 'descr'", path);
-  const std::string descr = m[1];
+  const NpyHeader h = parse_header(path, header);
   Dtype dtype;
-  if (descr == "<f4")
+  if (h.descr == "<f4")
     dtype = kFloat32;
-  else if (descr == "<f8")
+  else if (h.descr == "<f8")
     dtype = kFloat64;
-  else if (descr == "<i8")
+  else if (h.descr == "<i8")
     dtype = kInt64;
   else
     fail("load_npy: '{}': expected dtype <f4, <f8 or <i8 (float32, float64, int64), got '{}'", path,
-         descr);
-  check(std::regex_search(header, m, order_re) && m[1] == "False",
-        "load_npy: '{}': expected C order (fortran_order False)", path);
-  check(std::regex_search(header, m, shape_re), "load_npy: '{}': header has no 'shape'", path);
-  Shape shape;
-  const std::string dims = m[1];
-  static const std::regex int_re(R"(\s*(\d+)\s*,?)");
-  for (auto it = std::sregex_iterator(dims.begin(), dims.end(), int_re);
-       it != std::sregex_iterator(); ++it) {
-    const std::string digits = (*it)[1];
-    check(digits.size() <= 18, "load_npy: '{}': dimension {} is too large", path, digits);
-    shape.push_back(std::stoll(digits));
-  }
+         h.descr);
+  check(!h.fortran_order, "load_npy: '{}': expected C order (fortran_order False)", path);
+  const Shape& shape = h.shape;
   const std::int64_t numel = checked_numel(shape, "load_npy");
   const std::uint64_t payload = file_size - prefix - header_len;
   check(static_cast<std::uint64_t>(numel) <= payload / element_size(dtype) &&

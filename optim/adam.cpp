@@ -153,7 +153,8 @@ void Adam::update(const OptimizerOptions& options, Tensor& param, const Tensor& 
     state.buffers[kMaxExpAvgSq] = zeros_like(param);
 
   const auto step = static_cast<double>(state.step);
-  const auto [beta1, beta2] = o.betas();
+  // Not a structured binding: clang before 16 cannot capture those in the lambda below.
+  const double beta1 = o.betas().first, beta2 = o.betas().second;
   const Decay decay = decoupled_weight_decay_   ? Decay::Decoupled
                       : o.weight_decay() != 0.0 ? Decay::L2
                                                 : Decay::None;
