@@ -3,11 +3,10 @@
 // heap allocations per training step once warm (operator new calls and buffer-cache misses).
 //
 //   bench_train --threads=1 --data=/usr/share/datasets/fashion-mnist [--limit=60000]
-#include <sys/resource.h>
-
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <string>
 
 #include <tapegrad/tapegrad.hpp>
@@ -15,6 +14,21 @@
 #include "alloc_counter.hpp"
 
 namespace tg = tapegrad;
+
+// Peak resident memory of this process in MiB: VmHWM belongs to the address space, so unlike
+// getrusage's ru_maxrss it does not inherit the peak of a parent that forked and exec'd us.
+double peak_rss_mib() {
+  std::ifstream status("/proc/self/status");
+  std::string key;
+  double kib = 0;
+  while (status >> key) {
+    if (key == "VmHWM:") {
+      status >> kib;
+      break;
+    }
+  }
+  return kib / 1024.0;
+}
 
 int main(int argc, char** argv) {
   int threads = 0;
@@ -64,13 +78,10 @@ int main(int argc, char** argv) {
     const double sec =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const double steps_after_warm = static_cast<double>(loader.num_batches() - warm);
-    rusage ru{};
-    getrusage(RUSAGE_SELF, &ru);
     std::printf(
         "images_per_s=%.1f epoch_s=%.3f peak_rss_mib=%.1f mean_loss=%.4f "
         "operator_new_per_step=%.1f buffer_system_allocs_per_step=%.3f threads=%d\n",
-        static_cast<double>(loader.num_batches() * 64) / sec, sec,
-        static_cast<double>(ru.ru_maxrss) / 1024.0,
+        static_cast<double>(loader.num_batches() * 64) / sec, sec, peak_rss_mib(),
         loss_sum / static_cast<double>(loader.num_batches()),
         static_cast<double>(bench::heap_allocations() - news_at_warm) / steps_after_warm,
         static_cast<double>(tg::allocator_stats().system_allocations - sys_at_warm) /

@@ -143,7 +143,7 @@ def time_tapegrad(binary, name, threads, min_time):
 def train_epoch_torch(threads, data_dir, limit):
     """One epoch of the default model in PyTorch, in a fresh process (for its peak RSS)."""
     code = f"""
-import gzip, resource, time, numpy as np, torch, torch.nn as nn, torch.nn.functional as F
+import gzip, time, numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 torch.set_num_threads({threads}); torch.manual_seed(0)
 def idx(p):
     with gzip.open(p) as f: d = f.read()
@@ -161,7 +161,8 @@ for i in range(0, n, 64):
     idx_ = perm[i:i + 64]
     opt.zero_grad(); loss = F.cross_entropy(model(x[idx_]), y[idx_]); loss.backward(); opt.step()
 sec = time.perf_counter() - start
-print(n / sec, sec, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')][0].split()[1]
+print(n / sec, sec, int(hwm) / 1024)
 """
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     ips, sec, rss = map(float, out.split())
