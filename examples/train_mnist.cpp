@@ -92,8 +92,9 @@ class Progress {
                    static_cast<long long>(batch + 1), static_cast<long long>(batches_), loss,
                    100 * acc, images_per_s, eta_s);
       std::fflush(stderr);
-    } else if ((batch + 1) % std::max<std::int64_t>(1, batches_ / 10) == 0 ||
-               batch + 1 == batches_) {
+    } else if (const auto now = std::chrono::steady_clock::now();
+               now - last_line_ >= std::chrono::seconds(5) || batch + 1 == batches_) {
+      last_line_ = now;  // plain lines at most every 5 s, and at the end of each epoch
       tg::logger()->info("epoch {} batch {}/{} loss {:.4f} acc {:.2f}% {:.0f} img/s", epoch,
                          batch + 1, batches_, loss, 100 * acc, images_per_s);
     }
@@ -293,6 +294,7 @@ int run(const Config& c) {
 int main(int argc, char** argv) {
   Config c;
   CLI::App app{"Train a small CNN on MNIST-format data with tapegrad."};
+  app.option_defaults()->always_capture_default();
   app.add_option("--dataset", c.dataset,
                  "mnist | fashion-mnist (sets normalisation; any MNIST-format data works)")
       ->check(CLI::IsMember({"mnist", "fashion-mnist"}));
