@@ -9,13 +9,12 @@
 #include "tapegrad/autograd/reduce.hpp"
 
 namespace tg = tapegrad;
+using tapegrad::testing::bitwise_equal;
+using tapegrad::testing::expect_error;
+using tapegrad::testing::ThreadGuard;
 using Tensors = std::vector<tg::Tensor>;
 
 namespace {
-
-struct ThreadGuard {
-  ~ThreadGuard() { tg::set_num_threads(0); }
-};
 
 tg::Tensor f64(std::vector<double> v, const tg::Shape& shape) {
   return tg::from_vector(v, shape);
@@ -30,23 +29,9 @@ tg::Tensor leaf(const tg::Shape& shape, tg::Generator& gen, double lo = -2.0, do
   return tg::uniform(shape, lo, hi, gen, tg::kFloat64).requires_grad_();
 }
 
-void expect_error(const std::function<void()>& fn, const std::string& message) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected tapegrad::Error: " << message;
-  } catch (const tg::Error& e) {
-    EXPECT_EQ(std::string(e.what()), message);
-  }
-}
-
 void expect_near(const std::vector<double>& got, const std::vector<double>& want) {
   ASSERT_EQ(got.size(), want.size());
   for (std::size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-14) << i;
-}
-
-bool bitwise_equal(const tg::Tensor& a, const tg::Tensor& b) {
-  return a.shape() == b.shape() && a.dtype() == b.dtype() &&
-         std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()) == 0;
 }
 
 }  // namespace

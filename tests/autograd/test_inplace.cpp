@@ -9,21 +9,10 @@
 #include "tapegrad/autograd/shape_ops.hpp"
 
 namespace tg = tapegrad;
+using tapegrad::testing::expect_error;
+using tapegrad::testing::ThreadGuard;
 
 namespace {
-
-struct ThreadGuard {
-  ~ThreadGuard() { tg::set_num_threads(0); }
-};
-
-void expect_error(const std::function<void()>& fn, const std::string& message) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected tapegrad::Error: " << message;
-  } catch (const tg::Error& e) {
-    EXPECT_EQ(std::string(e.what()), message);
-  }
-}
 
 tg::Tensor f32(std::vector<float> v, const tg::Shape& shape) {
   return tg::from_vector(v, shape);

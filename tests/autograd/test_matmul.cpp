@@ -11,27 +11,12 @@
 #include "tapegrad/autograd/shape_ops.hpp"
 
 namespace tg = tapegrad;
+using tapegrad::testing::bitwise_equal;
+using tapegrad::testing::expect_error;
+using tapegrad::testing::ThreadGuard;
 using Tensors = std::vector<tg::Tensor>;
 
 namespace {
-
-struct ThreadGuard {
-  ~ThreadGuard() { tg::set_num_threads(0); }
-};
-
-void expect_error(const std::function<void()>& fn, const std::string& message) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected tapegrad::Error: " << message;
-  } catch (const tg::Error& e) {
-    EXPECT_EQ(std::string(e.what()), message);
-  }
-}
-
-bool bitwise_equal(const tg::Tensor& a, const tg::Tensor& b) {
-  return a.shape() == b.shape() && a.dtype() == b.dtype() &&
-         std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()) == 0;
-}
 
 // Reference: z[b, m, n] = sum_k a[b, m, k] * w[b or 0, k, n], on (batch, M, K) and (bw, K, N).
 std::vector<double> naive_matmul(const std::vector<double>& a, const std::vector<double>& w,

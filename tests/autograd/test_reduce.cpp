@@ -10,13 +10,12 @@
 #include "tapegrad/autograd/shape_ops.hpp"
 
 namespace tg = tapegrad;
+using tapegrad::testing::bitwise_equal;
+using tapegrad::testing::expect_error;
+using tapegrad::testing::ThreadGuard;
 using Tensors = std::vector<tg::Tensor>;
 
 namespace {
-
-struct ThreadGuard {
-  ~ThreadGuard() { tg::set_num_threads(0); }
-};
 
 tg::Tensor f64(std::vector<double> v, const tg::Shape& shape) {
   return tg::from_vector(v, shape);
@@ -24,20 +23,6 @@ tg::Tensor f64(std::vector<double> v, const tg::Shape& shape) {
 
 std::vector<double> values(const tg::Tensor& t) {
   return t.to_vector<double>();
-}
-
-void expect_error(const std::function<void()>& fn, const std::string& message) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected tapegrad::Error: " << message;
-  } catch (const tg::Error& e) {
-    EXPECT_EQ(std::string(e.what()), message);
-  }
-}
-
-bool bitwise_equal(const tg::Tensor& a, const tg::Tensor& b) {
-  return a.shape() == b.shape() && a.dtype() == b.dtype() &&
-         std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()) == 0;
 }
 
 // x = [[[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]], [[12, ...], ...]]: shape (2, 3, 4)

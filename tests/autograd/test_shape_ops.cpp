@@ -8,18 +8,10 @@
 #include "tapegrad/autograd/shape_ops.hpp"
 
 namespace tg = tapegrad;
+using tapegrad::testing::expect_error;
 using Tensors = std::vector<tg::Tensor>;
 
 namespace {
-
-void expect_error(const std::function<void()>& fn, const std::string& message) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected tapegrad::Error: " << message;
-  } catch (const tg::Error& e) {
-    EXPECT_EQ(std::string(e.what()), message);
-  }
-}
 
 std::vector<double> values(const tg::Tensor& t) {
   return t.to_vector<double>();

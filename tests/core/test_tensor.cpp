@@ -9,20 +9,13 @@
 #include "tapegrad/core/reduce.hpp"
 
 namespace tg = tapegrad;
+using tapegrad::testing::bitwise_equal;
+using tapegrad::testing::ThreadGuard;
 namespace kernels = tapegrad::kernels;
 
 namespace {
 
 // Restores the default thread count when a test ends.
-struct ThreadGuard {
-  ~ThreadGuard() { tg::set_num_threads(0); }
-};
-
-bool bitwise_equal(const tg::Tensor& a, const tg::Tensor& b) {
-  return a.shape() == b.shape() && a.dtype() == b.dtype() &&
-         std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()) == 0;
-}
-
 // Multi-index of flat position i in shape.
 std::vector<std::int64_t> unravel(std::int64_t i, const tg::Shape& shape) {
   std::vector<std::int64_t> idx(shape.size());

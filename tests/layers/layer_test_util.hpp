@@ -42,15 +42,6 @@ inline ::testing::AssertionResult all_close(const Tensor& a, const Tensor& b, do
   return ::testing::AssertionSuccess();
 }
 
-/// Same shape, dtype and bytes.
-inline ::testing::AssertionResult bitwise_equal(const Tensor& a, const Tensor& b) {
-  if (a.shape() != b.shape() || a.dtype() != b.dtype())
-    return ::testing::AssertionFailure() << "shape or dtype differ";
-  if (std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()) != 0)
-    return ::testing::AssertionFailure() << "bytes differ";
-  return ::testing::AssertionSuccess();
-}
-
 /// Runs `run` at 1 and at 2 threads and expects bitwise-identical tensors (restores the default).
 inline void expect_same_at_1_and_2_threads(const std::function<std::vector<Tensor>()>& run) {
   set_num_threads(1);
@@ -63,7 +54,7 @@ inline void expect_same_at_1_and_2_threads(const std::function<std::vector<Tenso
 }
 
 /// Expects fn to throw tapegrad::Error whose message contains `part`.
-inline void expect_error(const std::function<void()>& fn, const std::string& part) {
+inline void expect_error_containing(const std::function<void()>& fn, const std::string& part) {
   try {
     fn();
     ADD_FAILURE() << "expected tapegrad::Error containing \"" << part << "\"";

@@ -7,7 +7,7 @@
 
 namespace tg = tapegrad;
 using tg::testing::all_close;
-using tg::testing::expect_error;
+using tg::testing::expect_error_containing;
 using tg::testing::layer_fixture;
 
 namespace {
@@ -61,9 +61,9 @@ TEST(ReLU, BitwiseSameAt1And2Threads) {
 }
 
 TEST(ReLU, RejectsBadInput) {
-  expect_error([] { tg::relu(tg::Tensor()); }, "relu: expected a defined tensor");
-  expect_error([] { tg::relu(tg::zeros({2}, tg::kInt64)); },
-               "relu: expected a float32 or float64 tensor, got int64");
+  expect_error_containing([] { tg::relu(tg::Tensor()); }, "relu: expected a defined tensor");
+  expect_error_containing([] { tg::relu(tg::zeros({2}, tg::kInt64)); },
+                          "relu: expected a float32 or float64 tensor, got int64");
 }
 
 TEST(Softmax, MatchesPyTorchAlongAnInnerDim) {
@@ -135,17 +135,17 @@ TEST(Softmax, WideInnerDimMatchesNaiveReference) {
 }
 
 TEST(Softmax, RejectsBadInput) {
-  expect_error(
+  expect_error_containing(
       [] {
         tg::softmax(tg::zeros({2, 3}), 2);
       },
       "softmax: expected a dimension in [-2, 1], got 2");
-  expect_error(
+  expect_error_containing(
       [] {
         tg::log_softmax(tg::zeros({2, 3}), -3);
       },
       "log_softmax: expected a dimension in [-2, 1], got -3");
-  expect_error(
+  expect_error_containing(
       [] {
         tg::log_softmax(tg::zeros({2, 3}, tg::kInt64), 1);
       },

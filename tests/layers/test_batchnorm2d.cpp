@@ -10,6 +10,7 @@
 #include "support/test_support.hpp"
 
 namespace tg = tapegrad;
+using tapegrad::testing::bitwise_equal;
 
 namespace {
 
@@ -38,11 +39,6 @@ double max_rel_error(const tg::Tensor& a, const tg::Tensor& b) {
   double scale = 0.0;
   for (double v : b.to_vector<double>()) scale = std::max(scale, std::abs(v));
   return max_abs_error(a, b) / std::max(scale, 1e-30);
-}
-
-bool bitwise_equal(const tg::Tensor& a, const tg::Tensor& b) {
-  return a.shape() == b.shape() && a.dtype() == b.dtype() &&
-         std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()) == 0;
 }
 
 std::string error_of(const std::function<void()>& f) {

@@ -7,7 +7,7 @@
 
 namespace tg = tapegrad;
 using tg::testing::bitwise_equal;
-using tg::testing::expect_error;
+using tg::testing::expect_error_containing;
 
 TEST(Dropout, IdentityWhenNotTrainingOrPZero) {
   tg::Generator gen(1);
@@ -76,14 +76,14 @@ TEST(Dropout, BitwiseSameAt1And2Threads) {
 
 TEST(Dropout, RejectsBadInput) {
   tg::Generator gen;
-  expect_error([&] { tg::dropout(tg::ones({2}), 1.5, true, gen); },
-               "dropout: expected a probability p in [0, 1], got 1.5");
-  expect_error([&] { tg::dropout(tg::ones({2}), -0.1, true, gen); },
-               "dropout: expected a probability p in [0, 1], got -0.1");
-  expect_error([&] { tg::dropout(tg::ones({2}), std::nan(""), true, gen); },
-               "dropout: expected a probability p in [0, 1], got nan");
-  expect_error([&] { tg::dropout(tg::ones({2}, tg::kInt64), 0.5, true, gen); },
-               "dropout: expected a float32 or float64 input, got int64 [2]");
+  expect_error_containing([&] { tg::dropout(tg::ones({2}), 1.5, true, gen); },
+                          "dropout: expected a probability p in [0, 1], got 1.5");
+  expect_error_containing([&] { tg::dropout(tg::ones({2}), -0.1, true, gen); },
+                          "dropout: expected a probability p in [0, 1], got -0.1");
+  expect_error_containing([&] { tg::dropout(tg::ones({2}), std::nan(""), true, gen); },
+                          "dropout: expected a probability p in [0, 1], got nan");
+  expect_error_containing([&] { tg::dropout(tg::ones({2}, tg::kInt64), 0.5, true, gen); },
+                          "dropout: expected a float32 or float64 input, got int64 [2]");
 }
 
 // ---- nn::Dropout ----
@@ -112,5 +112,6 @@ TEST(DropoutModule, UnseededLayersDrawFromTheDefaultGenerator) {
 }
 
 TEST(DropoutModule, RejectsBadP) {
-  expect_error([] { tg::nn::Dropout(2.0); }, "Dropout: expected a probability p in [0, 1], got 2");
+  expect_error_containing([] { tg::nn::Dropout(2.0); },
+                          "Dropout: expected a probability p in [0, 1], got 2");
 }

@@ -7,7 +7,7 @@
 namespace tg = tapegrad;
 using tg::Reduction;
 using tg::testing::all_close;
-using tg::testing::expect_error;
+using tg::testing::expect_error_containing;
 using tg::testing::layer_fixture;
 
 namespace {
@@ -93,34 +93,34 @@ TEST(CrossEntropy, EqualsNllOfLogSoftmax) {
 
 TEST(CrossEntropy, RejectsBadInput) {
   const tg::Tensor x = tg::zeros({5, 10});
-  expect_error(
+  expect_error_containing(
       [&] {
         tg::cross_entropy(x, labels({1, 2, 3, 12, 0}));
       },
       "cross_entropy: expected target labels in [0, 10), got 12 at index 3");
-  expect_error(
+  expect_error_containing(
       [&] {
         tg::cross_entropy(x, labels({1, -1, 3, 2, 0}));
       },
       "cross_entropy: expected target labels in [0, 10), got -1 at index 1");
-  expect_error([&] { tg::cross_entropy(x, tg::zeros({5})); },
-               "cross_entropy: expected int64 target labels, got float32 [5]");
-  expect_error(
+  expect_error_containing([&] { tg::cross_entropy(x, tg::zeros({5})); },
+                          "cross_entropy: expected int64 target labels, got float32 [5]");
+  expect_error_containing(
       [&] {
         tg::cross_entropy(x, labels({1, 2, 3}));
       },
       "cross_entropy: expected target [5] for input [5, 10], got [3]");
-  expect_error(
+  expect_error_containing(
       [&] {
         tg::cross_entropy(tg::zeros({5, 10, 2}), labels({1, 2, 3, 4, 5}));
       },
       "cross_entropy: expected input [N, C], got [5, 10, 2]");
-  expect_error(
+  expect_error_containing(
       [&] {
         tg::cross_entropy(tg::zeros({0, 10}), labels({}));
       },
       "cross_entropy: expected input [N, C] with non-zero sizes, got [0, 10]");
-  expect_error(
+  expect_error_containing(
       [&] {
         tg::cross_entropy(tg::zeros({2, 3}, tg::kInt64), labels({0, 1}));
       },
@@ -145,12 +145,12 @@ TEST(NllLoss, GradCheckEveryReduction) {
 }
 
 TEST(NllLoss, RejectsBadInput) {
-  expect_error(
+  expect_error_containing(
       [] {
         tg::nll_loss(tg::zeros({2, 3}), labels({0, 3}));
       },
       "nll_loss: expected target labels in [0, 3), got 3 at index 1");
-  expect_error(
+  expect_error_containing(
       [] {
         tg::nll_loss(tg::zeros({2, 3}), tg::zeros({2}, tg::kFloat64));
       },
@@ -202,14 +202,15 @@ TEST(MseLoss, SumIsTheSameAt1And2Threads) {
 }
 
 TEST(MseLoss, RejectsBadInput) {
-  expect_error(
+  expect_error_containing(
       [] {
         tg::mse_loss(tg::zeros({4, 3}), tg::zeros({4}));
       },
       "mse_loss: expected target of the input's shape [4, 3], got [4]");
-  expect_error([] { tg::mse_loss(tg::zeros({4}), tg::zeros({4}, tg::kFloat64)); },
-               "mse_loss: expected input and target of one dtype, got float32 [4] and float64 [4]");
-  expect_error(
+  expect_error_containing(
+      [] { tg::mse_loss(tg::zeros({4}), tg::zeros({4}, tg::kFloat64)); },
+      "mse_loss: expected input and target of one dtype, got float32 [4] and float64 [4]");
+  expect_error_containing(
       [] {
         tg::mse_loss(tg::zeros({0, 2}), tg::zeros({0, 2}));
       },
