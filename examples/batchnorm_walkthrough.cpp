@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <iostream>
 #include <string>
 #include <vector>
 
@@ -149,6 +150,7 @@ int run(const std::filesystem::path& out_dir) {
   fmt::print("\nStep 5: the same through the module, {}\n", bn.name());
   print_planes(y, "{:9.6f}");
   fmt::print("  max |module - manual| = {:.2e} (float32 output)\n", worst);
+  std::cout << "\n  print(y), as PyTorch prints it:\n" << y << "\n";
 
   constexpr int steps = 3;
   const walkthrough::TrainEval te = walkthrough::train_then_eval(x, steps);
