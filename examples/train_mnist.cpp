@@ -149,8 +149,16 @@ EvalResult evaluate(nn::Module& model, const tg::data::Dataset& test) {
           static_cast<double>(correct) / static_cast<double>(seen)};
 }
 
+// Creates the directory a file will be written into, so a first save does not fail late.
+void make_parent_dir(const std::string& path) {
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent);
+}
+
 int run(const Config& c) {
   tg::set_log_level(c.log_level);
+  if (!c.save_path.empty()) make_parent_dir(c.save_path);
+  if (!c.metrics_path.empty()) make_parent_dir(c.metrics_path);
   if (c.threads > 0) tg::set_num_threads(c.threads);
   const bool tty = isatty(fileno(stderr)) != 0;
 
@@ -335,6 +343,9 @@ int main(int argc, char** argv) {
   try {
     return run(c);
   } catch (const tg::Error& e) {
+    std::fprintf(stderr, "train_mnist: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {  // e.g. a directory that cannot be created
     std::fprintf(stderr, "train_mnist: %s\n", e.what());
     return 1;
   }
