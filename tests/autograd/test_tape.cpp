@@ -97,3 +97,25 @@ TEST(Gradcheck, PassesForAddMulAndCatchesAWrongGradient) {
   EXPECT_NEAR(r.analytic, 2 * r.numeric, 1e-6);
   EXPECT_NE(r.summary.find("FAILED"), std::string::npos);
 }
+
+TEST(Tape, NonLeafGradIsKeptOnlyWithRetainGrad) {
+  tg::Tensor x = tg::from_vector(std::vector<double>{1, 2}, {2}).requires_grad_();
+  tg::Tensor h = tg::mul(x, x);  // non-leaf
+  tg::Tensor k = tg::mul(x, x);
+  k.retain_grad();
+  tg::Tensor y = tg::add(tg::mul(h, x), tg::mul(k, x));
+  y.backward(tg::ones({2}, tg::kFloat64));
+  EXPECT_FALSE(h.grad().defined());
+  ASSERT_TRUE(k.grad().defined());
+  EXPECT_EQ(k.grad().to_vector<double>(), (std::vector<double>{1, 2}));   // dy/dk = x
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{6, 24}));  // d(2x^3)/dx = 6x^2
+}
+
+TEST(Tape, DotDumpNamesOpsAndShapes) {
+  tg::Tensor w = tg::ones({3}).requires_grad_();
+  tg::Tensor y = tg::mul(tg::add(w, w), w);
+  const std::string dot = tg::autograd::tape().to_dot();
+  EXPECT_NE(dot.find("digraph"), std::string::npos);
+  EXPECT_NE(dot.find("add\\n[3]"), std::string::npos) << dot;
+  EXPECT_NE(dot.find("mul\\n[3]"), std::string::npos) << dot;
+}
