@@ -54,7 +54,7 @@ def cases():
             out.append((f"Conv2d {pass_name} {s[:4]}->{oc}", f"BM_Conv2d/{tg_name}/{'/'.join(map(str, s))}",
                         lambda s=s, p=pass_name: conv_case(s, p), ("GFLOP/s", flops * mult / 1e9)))
     s = (64, 32, 28, 28)
-    out.append((f"ReLU fwd+bwd {s}", f"BM_ReLU/{'/'.join(map(str, s))}", lambda: relu_case(s),
+    out.append((f"ReLU fwd+bwd {s}", f"BM_ReLU/{'/'.join(map(str, s))}", lambda s=s: relu_case(s),
                 ("GB/s", numel(s) * 4 * 5 / 1e9)))
     for s in [(64, 16, 28, 28), (64, 32, 14, 14)]:
         out.append((f"MaxPool2d k2 fwd+bwd {s}", f"BM_MaxPool2d/{'/'.join(map(str, s))}",
