@@ -40,7 +40,9 @@ namespace {
 // The elementwise loops (normalise, dx) are compiled for the x86-64 baseline and for AVX2, picked
 // when the library loads; both do the same operations per element (no FMA), so the same results.
 // GCC only: clang (up to at least 17) rejects target_clones on templates, so it gets the baseline.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__AVX2__)
+// Not under ThreadSanitizer: the clones' ifunc resolvers run before its runtime starts and crash.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__AVX2__) && \
+    !defined(__SANITIZE_THREAD__)
 #define TAPEGRAD_AVX2_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define TAPEGRAD_AVX2_CLONES
