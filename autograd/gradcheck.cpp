@@ -37,8 +37,9 @@ GradcheckReport gradcheck(const TensorFn& fn, const std::vector<Tensor>& inputs,
   // Analytic: one backward with a random v, on fresh gradients (the caller's are restored).
   std::vector<Tensor> saved_grads;
   for (const Tensor& x : inputs) saved_grads.push_back(x.defined() ? x.grad() : Tensor());
-  for (const Tensor& x : inputs)
-    if (x.defined()) const_cast<Tensor&>(x).set_grad(Tensor());
+  // Handles share their TensorImpl: setting .grad through a copy sets the caller's.
+  for (Tensor x : inputs)
+    if (x.defined()) x.set_grad(Tensor());
 
   Tensor out = fn(inputs);
   check(out.defined() && out.dtype() == kFloat64,
@@ -54,16 +55,16 @@ GradcheckReport gradcheck(const TensorFn& fn, const std::vector<Tensor>& inputs,
       if (inputs[i].defined()) analytic[i] = inputs[i].grad();
   }
   for (std::size_t i = 0; i < inputs.size(); ++i)
-    if (inputs[i].defined()) const_cast<Tensor&>(inputs[i]).set_grad(saved_grads[i]);
+    if (Tensor x = inputs[i]; x.defined()) x.set_grad(saved_grads[i]);
 
   // Numeric: central differences, element by element.
   GradcheckReport report;
   double worst = -1.0;
   NoGradGuard no_grad;
   for (std::size_t i = 0; i < inputs.size(); ++i) {
-    const Tensor& x = inputs[i];
+    Tensor x = inputs[i];  // same storage as the caller's tensor, perturbed and restored
     if (!x.defined() || !x.requires_grad()) continue;
-    double* p = const_cast<Tensor&>(x).data<double>();
+    double* p = x.data<double>();
     const std::vector<double> a =
         analytic[i].defined() ? analytic[i].to_vector<double>() : std::vector<double>(x.numel());
     for (std::int64_t k = 0; k < x.numel(); ++k) {

@@ -221,10 +221,12 @@ int run(const Config& c) {
     std::int64_t correct = 0, seen = 0;
     for (std::int64_t b = 0; b < loader.num_batches(); ++b) {
       const tg::data::Batch& batch = loader.batch(b);
-      if (shift > 0)  // the loader refills this batch next epoch, so shifting in place is safe
+      if (shift > 0) {  // the loader refills this batch next epoch, so shifting in place is safe
+        tg::Tensor images = batch.images;  // a handle on the batch's storage
         tg::data::random_shift_(
-            const_cast<tg::Tensor&>(batch.images), shift, background,
+            images, shift, background,
             tg::data::epoch_seed(c.seed, epoch) ^ tg::splitmix64(static_cast<std::uint64_t>(b)));
+      }
       optimizer->zero_grad();
       tg::Tensor logits = model->forward(batch.images);
       tg::Tensor loss = tg::nn::functional::cross_entropy(logits, batch.labels);

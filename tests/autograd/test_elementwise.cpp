@@ -11,18 +11,12 @@
 namespace tg = tapegrad;
 using tapegrad::testing::bitwise_equal;
 using tapegrad::testing::expect_error;
+using tapegrad::testing::f64;
 using tapegrad::testing::ThreadGuard;
+using tapegrad::testing::values;
 using Tensors = std::vector<tg::Tensor>;
 
 namespace {
-
-tg::Tensor f64(std::vector<double> v, const tg::Shape& shape) {
-  return tg::from_vector(v, shape);
-}
-
-std::vector<double> values(const tg::Tensor& t) {
-  return t.to_vector<double>();
-}
 
 // A float64 leaf with values uniform in [lo, hi).
 tg::Tensor leaf(const tg::Shape& shape, tg::Generator& gen, double lo = -2.0, double hi = 2.0) {

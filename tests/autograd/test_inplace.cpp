@@ -10,15 +10,8 @@
 
 namespace tg = tapegrad;
 using tapegrad::testing::expect_error;
+using tapegrad::testing::f32;
 using tapegrad::testing::ThreadGuard;
-
-namespace {
-
-tg::Tensor f32(std::vector<float> v, const tg::Shape& shape) {
-  return tg::from_vector(v, shape);
-}
-
-}  // namespace
 
 TEST(InPlace, ValuesAndVersions) {
   tg::Tensor x = f32({1, 2, 3, 4, 5, 6}, {2, 3});

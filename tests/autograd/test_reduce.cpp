@@ -12,18 +12,12 @@
 namespace tg = tapegrad;
 using tapegrad::testing::bitwise_equal;
 using tapegrad::testing::expect_error;
+using tapegrad::testing::f64;
 using tapegrad::testing::ThreadGuard;
+using tapegrad::testing::values;
 using Tensors = std::vector<tg::Tensor>;
 
 namespace {
-
-tg::Tensor f64(std::vector<double> v, const tg::Shape& shape) {
-  return tg::from_vector(v, shape);
-}
-
-std::vector<double> values(const tg::Tensor& t) {
-  return t.to_vector<double>();
-}
 
 // x = [[[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]], [[12, ...], ...]]: shape (2, 3, 4)
 tg::Tensor iota234() {

@@ -9,15 +9,8 @@
 
 namespace tg = tapegrad;
 using tapegrad::testing::expect_error;
+using tapegrad::testing::values;
 using Tensors = std::vector<tg::Tensor>;
-
-namespace {
-
-std::vector<double> values(const tg::Tensor& t) {
-  return t.to_vector<double>();
-}
-
-}  // namespace
 
 TEST(ShapeOps, ReshapeAndViewShareStorage) {
   const tg::Tensor x = tg::arange(12.0, tg::kFloat64);

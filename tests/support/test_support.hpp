@@ -15,6 +15,17 @@ namespace tapegrad::testing {
 /// Path of a committed fixture: tests/fixtures/<name>.
 std::string fixture(const std::string& name);
 
+/// Tensors from literal values, and values back, for short tests.
+inline Tensor f64(const std::vector<double>& v, const Shape& shape) {
+  return from_vector(v, shape);
+}
+inline Tensor f32(const std::vector<float>& v, const Shape& shape) {
+  return from_vector(v, shape);
+}
+inline std::vector<double> values(const Tensor& t) {
+  return t.to_vector<double>();
+}
+
 /// Restores the default thread count when it goes out of scope.
 struct ThreadGuard {
   ~ThreadGuard() { set_num_threads(0); }
