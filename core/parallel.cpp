@@ -12,8 +12,44 @@
 
 #include "tapegrad/core/error.hpp"
 
+// ThreadSanitizer builds (TAPEGRAD_SANITIZE=thread): Debian's oneTBB is not instrumented, so the
+// happens-before edges its scheduler creates when it hands a chunk to a worker (fork) and when
+// parallel_for returns after every chunk finished (join) are invisible to TSan. This file is then
+// compiled without instrumentation, like libtbb (CMakeLists.txt), so TBB's own task objects stay
+// out of TSan's sight, and it declares exactly those two edges with TSan's annotation calls. The
+// chunk bodies (every tapegrad kernel) remain instrumented. Other builds compile this to nothing.
+#ifdef TAPEGRAD_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+
 namespace tapegrad {
 namespace {
+
+#ifdef TAPEGRAD_TSAN
+void tsan_release(void* address) {
+  __tsan_release(address);
+}
+void tsan_acquire(void* address) {
+  __tsan_acquire(address);
+}
+#else
+void tsan_release(void*) {}
+void tsan_acquire(void*) {}
+#endif
+
+// Declares the edges of one chunk: the fork happens before its start, its end before the join.
+struct ChunkEdges {
+  ChunkEdges(void* fork, void* join) : join_(join) { tsan_acquire(fork); }
+  ~ChunkEdges() { tsan_release(join_); }
+  void* join_;
+};
+
+// The join edge, taken also when a chunk's exception unwinds through parallel_for.
+struct JoinEdge {
+  explicit JoinEdge(void* join) : join_(join) {}
+  ~JoinEdge() { tsan_acquire(join_); }
+  void* join_;
+};
 
 std::mutex control_mutex;
 std::unique_ptr<tbb::global_control> control;
@@ -61,9 +97,13 @@ void parallel_for(std::int64_t begin, std::int64_t end, std::int64_t grain, Rang
       fn(begin + i * grain, std::min(end, begin + (i + 1) * grain));
     return;
   }
+  char fork = 0, join = 0;  // addresses that name this call's fork and join edges for TSan
+  tsan_release(&fork);
+  JoinEdge join_edge(&join);
   tbb::parallel_for(
       tbb::blocked_range<std::int64_t>(0, chunks, 1),
       [&](const tbb::blocked_range<std::int64_t>& r) {
+        ChunkEdges edges(&fork, &join);
         DepthGuard depth;
         for (std::int64_t i = r.begin(); i < r.end(); ++i)
           fn(begin + i * grain, std::min(end, begin + (i + 1) * grain));
