@@ -7,6 +7,7 @@
 # Any sanitizer report fails the run (halt_on_error). Extra args go to cmake.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+./scripts/setup.sh --checks
 mode=${1:-address}
 shift || true
 jobs=$(nproc)

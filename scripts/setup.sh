@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # Installs what tapegrad needs to build, test and train on Debian 12, with apt-get.
+#   scripts/setup.sh            # build, test, train
+#   scripts/setup.sh --checks   # also clang, its sanitizer/libFuzzer runtimes and llvm-symbolizer
+#                               # (scripts/sanitize.sh, scripts/fuzz.sh)
 # Idempotent: quiet and quick when everything is already there. Runs apt-get through sudo when
 # not root.
 set -euo pipefail
@@ -11,6 +14,12 @@ packages=(
   libcli11-dev nlohmann-json3-dev libstb-dev zlib1g-dev
   dataset-fashion-mnist
 )
+if [[ ${1:-} == --checks ]]; then
+  packages+=(clang libclang-rt-dev llvm)
+elif [[ $# -gt 0 ]]; then
+  echo "usage: $0 [--checks]" >&2
+  exit 2
+fi
 
 missing=()
 for p in "${packages[@]}"; do
