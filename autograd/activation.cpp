@@ -3,16 +3,21 @@
 //   softmax:      y_i = exp(x_i - m) / s        dx_i = y_i * (dy_i - sum_j dy_j y_j)
 //   log_softmax:  y_i = x_i - m - log(s)        dx_i = dy_i - exp(y_i) * sum_j dy_j
 // (softmax: dy_i/dx_k = y_i (delta_ik - y_k); log_softmax: d y_i/d x_k = delta_ik - y_k.)
-// Every backward needs only the output y, so the tape saves y, not x. Subtracting m keeps exp
-// from overflowing; sums over the dimension accumulate in double.
+// softmax and log_softmax backward need only the output y, so the tape saves y, not x. relu's
+// backward needs only [y > 0]: the forward writes it as a bit mask (1/32 of y's size in float32)
+// and the tape saves that, so the backward reads dy and the mask instead of dy and y. Subtracting m
+// keeps exp from overflowing; sums over the dimension accumulate in double.
 #include "tapegrad/autograd/activation.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
+#include <immintrin.h>
+
 #include "tapegrad/autograd/tape.hpp"
 #include "tapegrad/core/parallel.hpp"
+#include "tapegrad/core/small_matmul.hpp"
 
 namespace tapegrad {
 namespace {
@@ -21,8 +26,91 @@ constexpr std::int64_t kElementGrain = 1 << 15;  // elements per parallel chunk
 constexpr std::int64_t kColumns = 64;            // inner positions handled together (softmax)
 
 // ---- relu ----
+//
+// The mask holds bit (i % 64) of word i / 64 for element i: set where x_i > 0 (so where y_i > 0;
+// clear for NaN and -0). Chunks cover whole words, so each word is written by one chunk.
 
-// y (n) = max(x, 0), x (n). NaN propagates (PyTorch's clamp_min behaviour).
+constexpr std::int64_t kMaskBits = 64;
+constexpr std::int64_t kWordGrain = kElementGrain / kMaskBits;  // mask words per parallel chunk
+
+// y (count) = max(x, 0), NaN propagating (PyTorch's clamp_min), and returns x > 0 as bits.
+template <class T>
+std::uint64_t relu_word(T* y, const T* x, std::int64_t count) {
+  std::uint64_t bits = 0;
+  for (std::int64_t j = 0; j < count; ++j) {
+    const T v = x[j];
+    y[j] = v < T(0) ? T(0) : v;
+    bits |= std::uint64_t{v > T(0)} << j;
+  }
+  return bits;
+}
+
+// dx (count) = dy where the bit is set, else 0.
+template <class T>
+void relu_backward_word(T* dx, const T* dy, std::uint64_t bits, std::int64_t count) {
+  for (std::int64_t j = 0; j < count; ++j) dx[j] = (bits >> j) & 1 ? dy[j] : T(0);
+}
+
+// Full words [w0, w1) of float32: max(0, v) returns v when v is NaN (the second operand) and -0
+// for -0, as the portable code does.
+__attribute__((target("avx512f"))) void relu_words_avx512(float* y, std::uint64_t* mask,
+                                                          const float* x, std::int64_t w0,
+                                                          std::int64_t w1) {
+  const __m512 zero = _mm512_setzero_ps();
+  for (std::int64_t w = w0; w < w1; ++w) {
+    std::uint64_t bits = 0;
+    for (int q = 0; q < 4; ++q) {
+      const __m512 v = _mm512_loadu_ps(x + w * kMaskBits + q * 16);
+      _mm512_storeu_ps(y + w * kMaskBits + q * 16, _mm512_maskz_max_ps(0xffff, zero, v));
+      bits |= std::uint64_t{_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ)} << (q * 16);
+    }
+    mask[w] = bits;
+  }
+}
+
+__attribute__((target("avx512f"))) void relu_backward_words_avx512(float* dx, const float* dy,
+                                                                   const std::uint64_t* mask,
+                                                                   std::int64_t w0,
+                                                                   std::int64_t w1) {
+  for (std::int64_t w = w0; w < w1; ++w)
+    for (int q = 0; q < 4; ++q) {
+      const auto k = static_cast<__mmask16>(mask[w] >> (q * 16));
+      _mm512_storeu_ps(dx + w * kMaskBits + q * 16,
+                       _mm512_maskz_loadu_ps(k, dy + w * kMaskBits + q * 16));
+    }
+}
+
+__attribute__((target("avx2"))) void relu_words_avx2(float* y, std::uint64_t* mask, const float* x,
+                                                     std::int64_t w0, std::int64_t w1) {
+  const __m256 zero = _mm256_setzero_ps();
+  for (std::int64_t w = w0; w < w1; ++w) {
+    std::uint64_t bits = 0;
+    for (int q = 0; q < 8; ++q) {
+      const __m256 v = _mm256_loadu_ps(x + w * kMaskBits + q * 8);
+      _mm256_storeu_ps(y + w * kMaskBits + q * 8, _mm256_max_ps(zero, v));
+      const auto k = _mm256_movemask_ps(_mm256_cmp_ps(v, zero, _CMP_GT_OQ));
+      bits |= std::uint64_t{static_cast<std::uint8_t>(k)} << (q * 8);
+    }
+    mask[w] = bits;
+  }
+}
+
+__attribute__((target("avx2"))) void relu_backward_words_avx2(float* dx, const float* dy,
+                                                              const std::uint64_t* mask,
+                                                              std::int64_t w0, std::int64_t w1) {
+  const __m256i lane_bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+  for (std::int64_t w = w0; w < w1; ++w)
+    for (int q = 0; q < 8; ++q) {
+      const auto byte = static_cast<int>((mask[w] >> (q * 8)) & 0xff);
+      const __m256i on =
+          _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(byte), lane_bit), lane_bit);
+      _mm256_storeu_ps(
+          dx + w * kMaskBits + q * 8,
+          _mm256_and_ps(_mm256_castsi256_ps(on), _mm256_loadu_ps(dy + w * kMaskBits + q * 8)));
+    }
+}
+
+// y (n) = max(x, 0), x (n): inference, no mask.
 template <class T>
 void relu_forward(T* y, const T* x, std::int64_t n) {
   parallel_for(0, n, kElementGrain, [&](std::int64_t b, std::int64_t e) {
@@ -30,13 +118,43 @@ void relu_forward(T* y, const T* x, std::int64_t n) {
   });
 }
 
-// dx (n) = dy where y > 0, else 0; dy, y (n).
+// y (n) = max(x, 0) and mask (ceil(n / 64)) = [x > 0], x (n). The vector width follows the
+// small-matmul kernels' choice (tests force each width through set_small_matmul_vector_bytes).
 template <class T>
-void relu_backward(T* dx, const T* dy, const T* y, std::int64_t n) {
-  parallel_for(0, n, kElementGrain, [&](std::int64_t b, std::int64_t e) {
-    for (std::int64_t i = b; i < e; ++i) {
-      const T g = dy[i];  // loaded unconditionally, so the loop vectorizes as a select
-      dx[i] = y[i] > T(0) ? g : T(0);
+void relu_forward(T* y, std::uint64_t* mask, const T* x, std::int64_t n) {
+  const std::int64_t words = (n + kMaskBits - 1) / kMaskBits, full = n / kMaskBits;
+  const int vector_bytes = kernels::small_matmul_vector_bytes();
+  parallel_for(0, words, kWordGrain, [&](std::int64_t w0, std::int64_t w1) {
+    std::int64_t w = w0;
+    if constexpr (std::is_same_v<T, float>) {
+      const std::int64_t w_end = std::min(w1, full);
+      if (vector_bytes == 64 && w < w_end) relu_words_avx512(y, mask, x, w, w_end), w = w_end;
+      if (vector_bytes == 32 && w < w_end) relu_words_avx2(y, mask, x, w, w_end), w = w_end;
+    }
+    for (; w < w1; ++w) {
+      const std::int64_t i = w * kMaskBits;
+      mask[w] = relu_word(y + i, x + i, std::min(kMaskBits, n - i));
+    }
+  });
+}
+
+// dx (n) = dy where the mask bit is set, else 0; dy (n), mask (ceil(n / 64)).
+template <class T>
+void relu_backward(T* dx, const T* dy, const std::uint64_t* mask, std::int64_t n) {
+  const std::int64_t words = (n + kMaskBits - 1) / kMaskBits, full = n / kMaskBits;
+  const int vector_bytes = kernels::small_matmul_vector_bytes();
+  parallel_for(0, words, kWordGrain, [&](std::int64_t w0, std::int64_t w1) {
+    std::int64_t w = w0;
+    if constexpr (std::is_same_v<T, float>) {
+      const std::int64_t w_end = std::min(w1, full);
+      if (vector_bytes == 64 && w < w_end)
+        relu_backward_words_avx512(dx, dy, mask, w, w_end), w = w_end;
+      if (vector_bytes == 32 && w < w_end)
+        relu_backward_words_avx2(dx, dy, mask, w, w_end), w = w_end;
+    }
+    for (; w < w1; ++w) {
+      const std::int64_t i = w * kMaskBits;
+      relu_backward_word(dx + i, dy + i, mask[w], std::min(kMaskBits, n - i));
     }
   });
 }
@@ -164,22 +282,31 @@ Tensor softmax_op(const Tensor& x, std::int64_t dim, const char* op) {
 Tensor relu(const Tensor& x) {
   check(x.defined(), "relu: expected a defined tensor, got an undefined (empty) handle");
   Tensor y = empty(x.shape(), x.dtype());
+  if (!autograd::needs_recording({&x})) {
+    dispatch_floating(x.dtype(), "relu", [&](auto tag) {
+      using T = decltype(tag);
+      relu_forward(y.data<T>(), x.data<T>(), x.numel());
+    });
+    return y;
+  }
+  // The mask words are stored as int64 (the tensor's only 8-byte integer type) and read as bits.
+  Tensor mask = empty({(x.numel() + kMaskBits - 1) / kMaskBits}, kInt64);
+  auto* bits = reinterpret_cast<std::uint64_t*>(mask.data<std::int64_t>());
   dispatch_floating(x.dtype(), "relu", [&](auto tag) {
     using T = decltype(tag);
-    relu_forward(y.data<T>(), x.data<T>(), x.numel());
+    relu_forward(y.data<T>(), bits, x.data<T>(), x.numel());
   });
-  if (autograd::needs_recording({&x})) {
-    autograd::record("relu", {x}, {&y}, {y}, [](const autograd::BackwardArgs& g) {
-      const Tensor& dy = g.grad_outputs[0];
-      const Tensor& y = g.saved[0];
-      Tensor dx = empty(y.shape(), y.dtype());
-      dispatch_floating(y.dtype(), "relu backward", [&](auto tag) {
-        using T = decltype(tag);
-        relu_backward(dx.data<T>(), dy.data<T>(), y.data<T>(), y.numel());
-      });
-      return std::vector<Tensor>{dx};
+  autograd::record("relu", {x}, {&y}, {mask}, [](const autograd::BackwardArgs& g) {
+    const Tensor& dy = g.grad_outputs[0];
+    const Tensor& mask = g.saved[0];
+    Tensor dx = empty(dy.shape(), dy.dtype());
+    dispatch_floating(dy.dtype(), "relu backward", [&](auto tag) {
+      using T = decltype(tag);
+      relu_backward(dx.data<T>(), dy.data<T>(),
+                    reinterpret_cast<const std::uint64_t*>(mask.data<std::int64_t>()), dy.numel());
     });
-  }
+    return std::vector<Tensor>{dx};
+  });
   return y;
 }
 

@@ -60,6 +60,41 @@ TEST(ReLU, BitwiseSameAt1And2Threads) {
   });
 }
 
+// The float32 kernels come in AVX-512, AVX2 and portable forms (whole 64-element mask words) with
+// a portable tail; every width must give exactly max(x, 0) and dy * [x > 0].
+TEST(ReLU, EveryVectorWidthMatchesTheDefinition) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  tg::Generator gen(5);
+  const std::int64_t n = 5 * 64 + 37;  // full words and a partial one
+  std::vector<float> xv = tg::randn({n}, gen).to_vector<float>();
+  const std::vector<float> gv = tg::randn({n}, gen).to_vector<float>();
+  for (std::int64_t i : std::initializer_list<std::int64_t>{0, 63, 64, 200, n - 1}) xv[i] = nan;
+  for (std::int64_t i : std::initializer_list<std::int64_t>{1, 65, n - 2}) xv[i] = -0.0f;
+  for (std::int64_t i : {2, 130}) xv[i] = 0.0f;
+  xv[3] = inf;
+  xv[4] = -inf;
+  const int widest = tg::kernels::small_matmul_vector_bytes();
+  for (int bytes : {16, 32, 64}) {
+    if (bytes > widest) continue;
+    tg::kernels::set_small_matmul_vector_bytes(bytes);
+    tg::Tensor x = tg::from_vector(xv, {n}).requires_grad_();
+    tg::Tensor y = tg::relu(x);
+    y.backward(tg::from_vector(gv, {n}));
+    const std::vector<float> yv = y.to_vector<float>(), dx = x.grad().to_vector<float>();
+    for (std::int64_t i = 0; i < n; ++i) {
+      const float want = xv[i] < 0 ? 0.0f : xv[i];
+      if (std::isnan(xv[i]))
+        EXPECT_TRUE(std::isnan(yv[i])) << bytes << " " << i;
+      else
+        EXPECT_TRUE(yv[i] == want && std::signbit(yv[i]) == std::signbit(want))
+            << bytes << " " << i;
+      EXPECT_EQ(dx[i], xv[i] > 0 ? gv[i] : 0.0f) << bytes << " " << i;
+    }
+  }
+  tg::kernels::set_small_matmul_vector_bytes(0);
+}
+
 TEST(ReLU, RejectsBadInput) {
   expect_error_containing([] { tg::relu(tg::Tensor()); }, "relu: expected a defined tensor");
   expect_error_containing([] { tg::relu(tg::zeros({2}, tg::kInt64)); },
