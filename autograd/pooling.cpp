@@ -11,6 +11,8 @@
 // kernel / 2, so every window holds at least one input element.
 #include "tapegrad/autograd/pooling.hpp"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -100,14 +102,83 @@ PoolGeometry pool_geometry(const Tensor& x, Size2 kernel, Size2 stride, Size2 pa
 
 // ---- max ----
 
+// The common 2x2, stride 2, unpadded pooling whose windows all lie inside the plane.
+bool is_plain_2x2(const PoolGeometry& g) {
+  return g.KH == 2 && g.KW == 2 && g.SH == 2 && g.SW == 2 && g.PH == 0 && g.PW == 0 &&
+         2 * g.OH <= g.H && 2 * g.OW <= g.W;
+}
+
+// One plane of a plain 2x2 max pooling in float32, 16 windows per step: the four corners of the
+// windows are split out of two input rows (even and odd columns), then scanned in the order
+// (0,0), (0,1), (1,0), (1,1) with the generic kernel's rules: a strictly greater value takes over
+// (so the first maximum wins), and the last NaN, if any, wins over everything. ap may be null.
+__attribute__((target("avx512f"))) void max_pool_2x2_plane_avx512(float* yp, std::int32_t* ap,
+                                                                  const float* xp,
+                                                                  const PoolGeometry& g) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  const auto W = static_cast<std::int32_t>(g.W);
+  const __m512i corner[4] = {_mm512_set1_epi32(0), _mm512_set1_epi32(1), _mm512_set1_epi32(W),
+                             _mm512_set1_epi32(W + 1)};
+  for (std::int64_t oh = 0; oh < g.OH; ++oh) {
+    const float* r0 = xp + 2 * oh * g.W;
+    const float* r1 = r0 + g.W;
+    for (std::int64_t ow = 0; ow < g.OW; ow += 16) {
+      const std::int64_t n = std::min<std::int64_t>(16, g.OW - ow);
+      const auto out = static_cast<__mmask16>((1u << n) - 1);
+      const auto lo = static_cast<__mmask16>(n >= 8 ? 0xffff : (1u << (2 * n)) - 1);
+      const auto hi = static_cast<__mmask16>(n > 8 ? (1u << (2 * n - 16)) - 1 : 0);
+      const float* c0 = r0 + 2 * ow;
+      const float* c1 = r1 + 2 * ow;
+      const __m512 r0lo = _mm512_maskz_loadu_ps(lo, c0), r0hi = _mm512_maskz_loadu_ps(hi, c0 + 16);
+      const __m512 r1lo = _mm512_maskz_loadu_ps(lo, c1), r1hi = _mm512_maskz_loadu_ps(hi, c1 + 16);
+      const __m512 v[4] = {
+          _mm512_permutex2var_ps(r0lo, even, r0hi), _mm512_permutex2var_ps(r0lo, odd, r0hi),
+          _mm512_permutex2var_ps(r1lo, even, r1hi), _mm512_permutex2var_ps(r1lo, odd, r1hi)};
+      __m512 best = v[0], nan_value = v[0];
+      __m512i at = corner[0], nan_at = corner[0];
+      __mmask16 any_nan = _mm512_cmp_ps_mask(v[0], v[0], _CMP_UNORD_Q);
+      for (int k = 1; k < 4; ++k) {
+        const __mmask16 take = _mm512_cmp_ps_mask(v[k], best, _CMP_GT_OQ);
+        best = _mm512_mask_mov_ps(best, take, v[k]);
+        at = _mm512_mask_mov_epi32(at, take, corner[k]);
+        const __mmask16 nan = _mm512_cmp_ps_mask(v[k], v[k], _CMP_UNORD_Q);
+        nan_value = _mm512_mask_mov_ps(nan_value, nan, v[k]);
+        nan_at = _mm512_mask_mov_epi32(nan_at, nan, corner[k]);
+        any_nan = static_cast<__mmask16>(any_nan | nan);
+      }
+      _mm512_mask_storeu_ps(yp + oh * g.OW + ow, out, _mm512_mask_mov_ps(best, any_nan, nan_value));
+      if (ap != nullptr) {
+        const auto origin = static_cast<std::int32_t>(2 * oh * g.W + 2 * ow);
+        const __m512i window = _mm512_add_epi32(_mm512_set1_epi32(origin), even);  // 2 * lane
+        _mm512_mask_storeu_epi32(
+            ap + oh * g.OW + ow, out,
+            _mm512_add_epi32(window, _mm512_mask_mov_epi32(at, any_nan, nan_at)));
+      }
+    }
+  }
+}
+
+bool has_avx512() {
+  static const bool yes = __builtin_cpu_supports("avx512f");
+  return yes;
+}
+
 // y (N*C, OH, OW) = max of x (N*C, H, W) over each window. kSaveArgmax: argmax (N*C, OH, OW) =
 // the position h * W + w of that max in its plane (first in scan order; NaN wins).
 template <class T, bool kSaveArgmax>
 void max_pool2d_forward(T* y, std::int32_t* argmax, const T* x, const PoolGeometry& g) {
+  const bool fast = std::is_same_v<T, float> && is_plain_2x2(g) && has_avx512();
   parallel_for(0, g.planes(), g.grain(), [&](std::int64_t p0, std::int64_t p1) {
     for (std::int64_t p = p0; p < p1; ++p) {
       const T* xp = x + p * g.H * g.W;
       T* yp = y + p * g.OH * g.OW;
+      if constexpr (std::is_same_v<T, float>) {
+        if (fast) {
+          max_pool_2x2_plane_avx512(yp, kSaveArgmax ? argmax + p * g.OH * g.OW : nullptr, xp, g);
+          continue;
+        }
+      }
       for (std::int64_t oh = 0; oh < g.OH; ++oh) {
         const Span r = g.rows(oh);
         for (std::int64_t ow = 0; ow < g.OW; ++ow) {

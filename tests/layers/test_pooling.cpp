@@ -102,6 +102,44 @@ TEST(MaxPool2d, NaNPropagatesAndTheLastNaNGetsTheGradient) {
   }
 }
 
+// float32 2x2/stride-2 pooling has a vectorized kernel (on AVX-512 CPUs); float64 always runs the
+// generic one. On the same values, with many ties, NaNs and infinities, both must pick the same
+// maximum and the same argmax (seen through the gradient), in training and in no-grad mode.
+TEST(MaxPool2d, Plain2x2KernelMatchesTheGenericOne) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  tg::Generator gen(9);
+  for (const tg::Shape& shape : {tg::Shape{2, 3, 28, 28}, tg::Shape{1, 2, 14, 14},
+                                 tg::Shape{1, 2, 7, 9}, tg::Shape{1, 1, 5, 70}}) {
+    std::vector<double> v = tg::randn(shape, gen, tg::kFloat64).to_vector<double>();
+    for (double& e : v) e = std::floor(e);  // a few distinct values: many ties
+    for (std::size_t i = 0; i < v.size(); i += 7) v[i] = nan;
+    for (std::size_t i = 3; i < v.size(); i += 11) v[i] = -inf;
+    for (std::size_t i = 5; i < v.size(); i += 13) v[i] = inf;
+    tg::Tensor x64 = tg::from_vector(v, shape).requires_grad_();
+    tg::Tensor x32 = tg::from_vector(v, shape).to(tg::kFloat32).detach().requires_grad_();
+    tg::Tensor y64 = tg::max_pool2d(x64, {2, 2});
+    tg::Tensor y32 = tg::max_pool2d(x32, {2, 2});
+    const tg::Tensor dy =
+        tg::arange(1.0, static_cast<double>(y64.numel()) + 1.0, 1.0).reshape(y64.shape());
+    y64.backward(dy.to(tg::kFloat64));
+    y32.backward(dy.to(tg::kFloat32));
+    const std::vector<double> a = y64.to_vector<double>(),
+                              b = y32.to(tg::kFloat64).to_vector<double>();
+    ASSERT_EQ(a.size(), b.size());
+    for (std::size_t i = 0; i < a.size(); ++i)
+      EXPECT_TRUE(a[i] == b[i] || (std::isnan(a[i]) && std::isnan(b[i])))
+          << fmt::format("{} {}", shape, i);
+    EXPECT_EQ(x64.grad().to_vector<double>(), x32.grad().to(tg::kFloat64).to_vector<double>())
+        << fmt::format("{}", shape);
+    tg::NoGradGuard no_grad;
+    const std::vector<double> c = tg::max_pool2d(x32, {2, 2}).to(tg::kFloat64).to_vector<double>();
+    for (std::size_t i = 0; i < a.size(); ++i)
+      EXPECT_TRUE(a[i] == c[i] || (std::isnan(a[i]) && std::isnan(c[i])))
+          << fmt::format("{} {}", shape, i);
+  }
+}
+
 TEST(MaxPool2d, OutputShapes) {
   EXPECT_EQ(tg::max_pool2d(tg::zeros({2, 8, 28, 28}), 2).shape(), (tg::Shape{2, 8, 14, 14}));
   EXPECT_EQ(tg::max_pool2d(tg::zeros({1, 1, 8, 8}), 3, 2).shape(), (tg::Shape{1, 1, 3, 3}));
