@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "tapegrad/autograd/anomaly.hpp"
 #include "tapegrad/core/parallel.hpp"
 
 namespace tapegrad {
@@ -131,6 +132,8 @@ void record(const char* name, std::vector<Tensor> inputs, std::initializer_list<
             std::vector<Tensor> saved, BackwardFn backward) {
   check(inputs.size() <= 64, "{}: expected at most 64 inputs to record, got {}", name,
         inputs.size());
+  if (is_anomaly_enabled()) [[unlikely]]
+    check_forward_anomaly(name, inputs, outputs);
   auto node = std::make_shared<Node>();
   node->name = name;
   node->seq = next_seq.fetch_add(1, std::memory_order_relaxed);
@@ -279,6 +282,8 @@ void backward(const Tensor& out, const Tensor& grad_output, bool retain_graph) {
       check(grads.size() == n->inputs.size(),
             "backward: the backward of {} returned {} gradients for {} inputs", n->name,
             grads.size(), n->inputs.size());
+      if (is_anomaly_enabled()) [[unlikely]]
+        autograd::check_backward_anomaly(n->name, n->inputs, grads, n->pending_grads, mask);
       for (std::size_t i = 0; i < grads.size(); ++i) {
         if (!((mask >> i) & 1U) || !grads[i].defined()) continue;
         const Tensor& in = n->inputs[i];

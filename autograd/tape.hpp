@@ -7,6 +7,9 @@
 // backward(out) collects the nodes reachable from out, replays them newest first (the tape's
 // order, by sequence number), accumulates leaf gradients with +=, then frees those nodes unless
 // retain_graph. Independent work on the same tape is untouched.
+//
+// With anomaly mode on (anomaly.hpp), record() and the replay check outputs and gradients for
+// NaN and Inf and throw at the first op that has one.
 #pragma once
 
 #include <cstdint>

@@ -1,7 +1,9 @@
 // AtomicFileWriter: writes a file so that readers, and a crash, only ever see the old contents or
 // the complete new ones. Bytes go to a temporary file in the target's directory; commit() flushes
 // it to disk (fsync), renames it over the target and syncs the directory. If commit() is never
-// reached (an error, an exception, a crash), the target is untouched and the temporary is removed.
+// reached (an error, an exception, a crash), the target is untouched and the temporary is removed:
+// by the writer itself, or, when its process died (SIGKILL, power loss), by the next writer of the
+// same path, which deletes the temporaries "<path>.tmp-*" that no live writer holds.
 #pragma once
 
 #include <cstddef>

@@ -7,7 +7,7 @@
 // On a terminal it draws a live progress bar; otherwise (CI, files) it logs plain lines. After
 // each epoch it evaluates on the test split in eval mode, appends a row to --metrics, and, with
 // --save, writes a training checkpoint atomically. A NaN loss stops training with a clear
-// message, keeping the last good checkpoint.
+// message, keeping the last good checkpoint; --detect-anomaly names the op that made it.
 #include <spdlog/sinks/stdout_sinks.h>
 #include <unistd.h>
 #include <CLI/CLI.hpp>
@@ -49,6 +49,7 @@ struct Config {
   std::int64_t limit_train = 0;  // use only the first N training images (0: all)
   int augment_shift = -1;        // random shift in pixels; -1: the dataset's default
   int stop_after_epoch = 0;      // end this run after that epoch (0: run to --epochs)
+  bool detect_anomaly = false;   // stop at the first op that makes a NaN or an Inf
 };
 
 std::unique_ptr<tg::optim::Optimizer> make_optimizer(const Config& c,
@@ -337,11 +338,15 @@ int main(int argc, char** argv) {
   app.add_option("--augment-shift", c.augment_shift,
                  "Random shift of training images, in pixels (default: 2 for mnist, 0 otherwise)")
       ->check(CLI::Range(0, 8));
+  app.add_flag("--detect-anomaly", c.detect_anomaly,
+               "Stop at the first op whose output or gradient holds a NaN or an Inf, and name it "
+               "(slower: every output and gradient is scanned)");
   CLI11_PARSE(app, argc, argv);
 
   auto console = std::make_shared<spdlog::sinks::stderr_sink_mt>();
   console->set_pattern("[%H:%M:%S] %v");
   tg::set_log_sink(console);
+  tg::set_detect_anomaly(c.detect_anomaly);
   try {
     return run(c);
   } catch (const tg::Error& e) {

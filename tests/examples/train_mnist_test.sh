@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end checks of train_mnist on a slice of Fashion-MNIST (Debian's dataset-fashion-mnist):
 # the summary and metrics CSV, checkpoint + exact resume, a NaN loss that stops training and keeps
-# the last good checkpoint, and clear errors for bad arguments and missing data.
+# the last good checkpoint (and, with --detect-anomaly, names the op that made it), and clear errors
+# for bad arguments and missing data.
 #   train_mnist_test.sh <path to train_mnist>
 set -euo pipefail
 bin=$1
@@ -36,6 +37,16 @@ set -e
 [ "$rc" -eq 3 ] || fail "expected exit code 3 on a NaN loss, got $rc"
 grep -q "loss became" "$work/nan.err" || fail "no NaN message: $(cat "$work/nan.err")"
 [ "$(sha256sum < "$work/nan.ckpt")" = "$before" ] || fail "the last good checkpoint was changed"
+# The same run with --detect-anomaly stops at the op that first makes a NaN or an Inf, and names it.
+set +e
+"$bin" "${common[@]}" --epochs 3 --save "$work/nan.ckpt" --lr 1e30 --scheduler none --detect-anomaly \
+  > "$work/anomaly.out" 2> "$work/anomaly.err"
+rc=$?
+set -e
+[ "$rc" -eq 1 ] || fail "expected exit code 1 from --detect-anomaly, got $rc"
+grep -Eq "^train_mnist: anomaly: [a-z_0-9]+ produced (NaN|Inf|NaN and Inf) in its forward output; inputs: \[" \
+  "$work/anomaly.err" || fail "no anomaly message: $(cat "$work/anomaly.err")"
+[ "$(sha256sum < "$work/nan.ckpt")" = "$before" ] || fail "--detect-anomaly changed the checkpoint"
 
 # Bad input: clear errors, non-zero exit.
 if "$bin" --data "$work/nowhere" --log-level off > /dev/null 2> "$work/missing.err"; then fail "missing data accepted"; fi
