@@ -3,9 +3,10 @@
 #include <bit>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <string_view>
+
+#include "tapegrad/core/atomic_file.hpp"
 
 namespace tapegrad {
 namespace {
@@ -214,29 +215,18 @@ void save_npy(const std::string& path, const Tensor& t) {
   header.append(total - prefix - header.size() - 1, ' ');
   header.push_back('\n');
 
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    check(out.good(), "save_npy: cannot write '{}'", tmp);
-    out.write(kMagic, 6);
-    const char version[2] = {static_cast<char>(v2 ? 2 : 1), 0};
-    out.write(version, 2);
-    const auto len = static_cast<std::uint32_t>(header.size());
-    const char len_bytes[4] = {static_cast<char>(len & 0xff), static_cast<char>((len >> 8) & 0xff),
-                               static_cast<char>((len >> 16) & 0xff),
-                               static_cast<char>((len >> 24) & 0xff)};
-    out.write(len_bytes, v2 ? 4 : 2);
-    out.write(header.data(), static_cast<std::streamsize>(header.size()));
-    out.write(static_cast<const char*>(t.raw_data()), static_cast<std::streamsize>(t.nbytes()));
-    out.flush();
-    check(out.good(), "save_npy: writing '{}' failed", tmp);
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::filesystem::remove(tmp);
-    fail("save_npy: cannot rename '{}' to '{}': {}", tmp, path, ec.message());
-  }
+  AtomicFileWriter out(path, "save_npy");
+  out.write(kMagic, 6);
+  const char version[2] = {static_cast<char>(v2 ? 2 : 1), 0};
+  out.write(version, 2);
+  const auto len = static_cast<std::uint32_t>(header.size());
+  const char len_bytes[4] = {static_cast<char>(len & 0xff), static_cast<char>((len >> 8) & 0xff),
+                             static_cast<char>((len >> 16) & 0xff),
+                             static_cast<char>((len >> 24) & 0xff)};
+  out.write(len_bytes, v2 ? 4 : 2);
+  out.write(header.data(), header.size());
+  out.write(t.raw_data(), t.nbytes());
+  out.commit();
 }
 
 }  // namespace tapegrad
