@@ -243,3 +243,34 @@ TEST(Kernels, BitwiseSameAtOneAndTwoThreads) {
   const std::vector<tg::Tensor> two = run();
   for (std::size_t i = 0; i < one.size(); ++i) EXPECT_TRUE(bitwise_equal(one[i], two[i])) << i;
 }
+
+// Sizes that cannot be a tensor: negative, an element count past int64, or past the 2^40
+// elements any one tensor may hold. Each is refused with the op's name before any allocation.
+TEST(Tensor, RejectsNegativeOverflowingAndHugeShapes) {
+  using tapegrad::testing::expect_error;
+  const std::int64_t big = std::int64_t{1} << 32;
+  expect_error([] { tg::empty({2, -3}); }, "empty: expected non-negative sizes, got shape [2, -3]");
+  expect_error(
+      [&] {
+        tg::zeros({big, big, 4});
+      },
+      "zeros: shape [4294967296, 4294967296, 4] has more elements than fit in int64");
+  expect_error(
+      [&] {
+        tg::full({big, 1 << 9}, 1.0);
+      },
+      "full: expected at most 2^40 elements, got shape [4294967296, 512]");
+  tg::Generator gen(0);
+  EXPECT_THROW(tg::randn({big, big}, gen), tg::Error);
+  const tg::Tensor x = tg::zeros({2, 3});
+  expect_error(
+      [&] {
+        (void)x.reshape({big, big, 4});
+      },
+      "reshape: shape [4294967296, 4294967296, 4] has more elements than fit in int64");
+  expect_error(
+      [&] {
+        (void)x.view({-2, -3});
+      },
+      "view: expected sizes >= 0 (or one -1), got shape [-2, -3]");
+}
