@@ -155,38 +155,75 @@ T* thread_columns(std::int64_t n) {
 
 // ---- the fast path: im2col + GEMM per image ----
 
-// The three products of one image and group run on OpenBLAS or, when they are tiny in two
-// dimensions (few channels per group: the first layer on 1-channel images, depthwise), on the
-// small-dimension kernels, which read the operands in place instead of packing them. Measured
+// The three products of one image and group run on the GEMM (blas::gemm) or, when they are tiny
+// in two dimensions (few channels per group: the first layer on 1-channel images, depthwise), on
+// the small-dimension kernels, which read the operands in place instead of packing them. Measured
 // with AVX-512 (GFLOP/s, small kernels vs OpenBLAS): 1-channel 3x3 into 16 channels, forward
 // 150 vs 90 and weight gradient 160 vs 47; depthwise 85 vs 19 and 45 vs 6. With narrower vectors
-// they win only on products with one or two rows.
+// they win only on products with one or two rows. tapegrad's own AVX-512 GEMM (float) reads
+// op(A) in place too and leaves them only dimensions below one vector (16 floats): 1-channel 3x3
+// into 8 channels, small kernels vs that GEMM, forward 130 vs 114, weight gradient 112 vs 63,
+// input gradient 119 vs 97; 16 -> 32 channels at 14x14, input gradient 214 vs 226.
 //
-// Whether a product with `rows` rows (or output rows) and a small dimension `small` of the
-// products above goes to the small-dimension kernels.
-bool small_product(std::int64_t rows, std::int64_t small) {
-  return small <= kernels::kSmallMatmulDim &&
-         (rows <= 2 || kernels::small_matmul_vector_bytes() >= 64);
+// The largest small dimension the small-dimension kernels take for T.
+template <class T>
+std::int64_t small_dim_limit() {
+  const bool own_gemm =
+      std::is_same_v<T, float> && blas::gemm_backend() == blas::GemmBackend::AVX512;
+  return own_gemm ? 15 : kernels::kSmallMatmulDim;
 }
 
-// y_g (OCg, P) = b_g + w_g (OCg, K) * cols_g (K, P); b_g may be null.
+// Whether a product with `rows` rows (or output rows) and a small dimension `small` of the
+// products above goes to the small-dimension kernels.
 template <class T>
-void forward_product(T* y, const T* w, const T* cols, const T* b, const Conv2dShape& s) {
-  if (small_product(s.OCg, s.K)) {
+bool small_product(std::int64_t rows, std::int64_t small) {
+  return small <= small_dim_limit<T>() && (rows <= 2 || kernels::small_matmul_vector_bytes() >= 64);
+}
+
+// y_g (OCg, P) = b_g + w_g (OCg, K) * cols_g (K, P); b_g may be null. w_t_g (K, OCg) is w_g
+// transposed, for the GEMM (see transposed_weights); w_g for the small-dimension kernels.
+template <class T>
+void forward_product(T* y, const T* w, const T* w_t, const T* cols, const T* b,
+                     const Conv2dShape& s) {
+  if (small_product<T>(s.OCg, s.K)) {
     kernels::matmul_small_inner(y, w, s.K, 1, cols, s.OCg, s.K, s.P, b);
     return;
   }
   // The bias goes in first and the GEMM adds onto it (beta = 1): one pass over y, not two.
   if (b != nullptr)
     for (std::int64_t oc = 0; oc < s.OCg; ++oc) std::fill_n(y + oc * s.P, s.P, b[oc]);
-  blas::gemm<T>(false, false, s.OCg, s.P, s.K, T(1), w, s.K, cols, s.P, b != nullptr ? T(1) : T(0),
-                y, s.P);
+  blas::gemm<T>(true, false, s.OCg, s.P, s.K, T(1), w_t, s.OCg, cols, s.P,
+                b != nullptr ? T(1) : T(0), y, s.P);
+}
+
+// w_t (G, K, OCg) = each group's w_g (OCg, K) transposed, or an undefined tensor when the
+// forward products do not go to the GEMM. The AVX-512 GEMM reads op(A) in place but packs a
+// transposed op(B); when it computes y_g^T = cols_g^T w_g^T (it does when P fills its vectors
+// badly: 49 columns of a 7x7 image), w_g^T is its op(B). Stored transposed once per call, it is
+// read in place by every image's product instead of being packed by each (10% of a 7x7
+// forward).
+template <class T>
+Tensor transposed_weights(const T* w, const Conv2dShape& s) {
+  if (small_product<T>(s.OCg, s.K)) return Tensor();
+  Tensor w_t = empty({s.G, s.K, s.OCg}, dtype_of<T>());
+  T* out = w_t.data<T>();
+  constexpr std::int64_t kTile = 16;  // tiles of 16 x 16: whole cache lines read and written
+  for (std::int64_t g = 0; g < s.G; ++g) {
+    const T* w_g = w + g * s.OCg * s.K;
+    T* out_g = out + g * s.K * s.OCg;
+    for (std::int64_t oc0 = 0; oc0 < s.OCg; oc0 += kTile)
+      for (std::int64_t k0 = 0; k0 < s.K; k0 += kTile)
+        for (std::int64_t oc = oc0; oc < std::min(oc0 + kTile, s.OCg); ++oc)
+          for (std::int64_t k = k0; k < std::min(k0 + kTile, s.K); ++k)
+            out_g[k * s.OCg + oc] = w_g[oc * s.K + k];
+  }
+  return w_t;
 }
 
 // dw_g (OCg, K) += dy_g (OCg, P) * cols_g^T (P, K).
 template <class T>
 void weight_grad_product(T* dw, const T* dy, const T* cols, const Conv2dShape& s) {
-  if (s.OCg <= kernels::kSmallMatmulDim && small_product(s.OCg, s.K))
+  if (s.OCg <= small_dim_limit<T>() && small_product<T>(s.OCg, s.K))
     kernels::matmul_nt_accumulate(dw, dy, cols, s.OCg, s.K, s.P);
   else
     blas::gemm<T>(false, true, s.OCg, s.K, s.P, T(1), dy, s.P, cols, s.P, T(1), dw, s.K);
@@ -195,7 +232,7 @@ void weight_grad_product(T* dw, const T* dy, const T* cols, const Conv2dShape& s
 // dcols_g (K, P) = w_g^T (K, OCg) * dy_g (OCg, P).
 template <class T>
 void input_grad_product(T* dcols, const T* w, const T* dy, const Conv2dShape& s) {
-  if (small_product(s.K, s.OCg))
+  if (small_product<T>(s.K, s.OCg))
     kernels::matmul_small_inner(dcols, w, 1, s.K, dy, s.K, s.OCg, s.P,
                                 static_cast<const T*>(nullptr));
   else
@@ -205,6 +242,7 @@ void input_grad_product(T* dcols, const T* w, const T* dy, const Conv2dShape& s)
 // y (N, OC, OH, OW) = conv(x (N, C, H, W), w (OC, C/G, KH, KW)) + b (OC, or null).
 template <class T>
 void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dShape& s) {
+  const Tensor w_t = transposed_weights(w, s);
   parallel_for(0, s.N, image_grain(s), [&](std::int64_t n0, std::int64_t n1) {
     T* cols = s.pointwise ? nullptr : thread_columns<T>(s.G * s.K * s.P);
     for (std::int64_t n = n0; n < n1; ++n) {
@@ -213,8 +251,9 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dShape&
       if (!s.pointwise) kernels::im2col(cols, xn, s.geom);
       const T* src = s.pointwise ? xn : cols;
       for (std::int64_t g = 0; g < s.G; ++g)
-        forward_product(yn + g * s.OCg * s.P, w + g * s.OCg * s.K, src + g * s.K * s.P,
-                        b != nullptr ? b + g * s.OCg : nullptr, s);
+        forward_product(yn + g * s.OCg * s.P, w + g * s.OCg * s.K,
+                        w_t.defined() ? w_t.data<T>() + g * s.K * s.OCg : nullptr,
+                        src + g * s.K * s.P, b != nullptr ? b + g * s.OCg : nullptr, s);
     }
   });
 }
