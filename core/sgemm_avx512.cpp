@@ -50,7 +50,7 @@ constexpr int kLanes = 16;         // floats per zmm register
 constexpr int kMR = 8;             // micro-tile rows
 constexpr int kNV = 3;             // micro-tile vectors: NR = 48 columns
 constexpr std::int64_t kKC = 512;  // K block (measured: 256 costs up to 7% more C traffic)
-constexpr std::int64_t kMC = 192;  // M block: op(A) (MC, KC) is 384 KB, in L2
+constexpr std::int64_t kMC = 192;  // M block: op(A) (MC, KC) is 384 KB, in L2 (rows of 24 blocks)
 constexpr std::int64_t kNC = 384;  // N block: a packed op(B) (KC, NC) is 768 KB
 
 // op(A) read in place: element (i, k) at data[i * ld + k] (row-major) or data[k * ld + i]
@@ -314,7 +314,7 @@ TAPEGRAD_AVX512 void blocked_gemm(std::int64_t M, std::int64_t N, std::int64_t K
                                   ViewA a, const float* b, std::int64_t ldb, bool b_transposed,
                                   float beta, float* c, std::int64_t c_row, std::int64_t c_col) {
   const auto& table = a.transposed ? kernels<true>() : kernels<false>();
-  const Split k_blocks(K, kKC);
+  const Split k_blocks(K, kKC), rows(M, kMR);
   const std::int64_t kc_max = k_blocks.size(0);
   float* packed = b_transposed ? packing_buffer(static_cast<std::size_t>(
                                      kc_max * ((std::min(N, kNC) + kLanes - 1) / kLanes * kLanes)))
@@ -336,15 +336,16 @@ TAPEGRAD_AVX512 void blocked_gemm(std::int64_t M, std::int64_t N, std::int64_t K
           const auto [jr, nr] = panel_columns(p);
           pack_panel_columns(packed + kc * jr, b + (jc + jr) * ldb + pc, ldb, kc, nr);
         }
-      for (std::int64_t ic = 0; ic < M; ic += kMC) {
-        const Split rows(std::min(kMC, M - ic), kMR);
+      // Row blocks of near-equal size, kMC / kMR of them at a time.
+      for (std::int64_t r0 = 0; r0 < rows.blocks; r0 += kMC / kMR) {
+        const std::int64_t r1 = std::min(rows.blocks, r0 + kMC / kMR);
         for (std::int64_t p = 0; p < panels.blocks; ++p) {
           const auto [jr, nr] = panel_columns(p);
           const int nv = static_cast<int>(panels.size(p));
           const PanelB panel = b_transposed ? PanelB{packed + kc * jr, nv * kLanes, nr}
                                             : PanelB{b + pc * ldb + jc + jr, ldb, nr};
-          for (std::int64_t r = 0; r < rows.blocks; ++r) {
-            const std::int64_t i = ic + rows.begin(r), j = jc + jr;
+          for (std::int64_t r = r0; r < r1; ++r) {
+            const std::int64_t i = rows.begin(r), j = jc + jr;
             const float* a_tile = a.transposed ? a.data + pc * a.ld + i : a.data + i * a.ld + pc;
             const TileOut out{c + i * c_row + j * c_col, c_row, c_col, alpha, block_beta};
             table[rows.size(r) - 1][nv - 1](kc, a_tile, a.ld, panel, out);
