@@ -53,12 +53,31 @@ constexpr std::int64_t kKC = 512;  // K block (measured: 256 costs up to 7% more
 constexpr std::int64_t kMC = 192;  // M block: op(A) (MC, KC) is 384 KB, in L2 (rows of 24 blocks)
 constexpr std::int64_t kNC = 384;  // N block: a packed op(B) (KC, NC) is 768 KB
 
-// op(A) read in place: element (i, k) at data[i * ld + k] (row-major) or data[k * ld + i]
-// (transposed).
+// How op(A) is read (in place, by broadcasts): element (i, k) at
+//   Rows:       data[i * ld + k]                    (A row-major)
+//   Columns:    data[k * ld + i]                    (A^T of a row-major A)
+//   Indexed:    data[row_offsets[i] + k_offsets[k]] (an implicit im2col: see sgemm_avx512.hpp)
+enum class Layout { Rows, Columns, Indexed };
+
 struct ViewA {
+  Layout layout;
   const float* data;
   std::int64_t ld;
-  bool transposed;
+  const std::int64_t* row_offsets = nullptr;  // Indexed only
+  const std::int64_t* k_offsets = nullptr;
+
+  // The view of the tile whose element (0, 0) is (i, k) here.
+  ViewA at(std::int64_t i, std::int64_t k) const {
+    switch (layout) {
+      case Layout::Rows:
+        return {layout, data + i * ld + k, ld};
+      case Layout::Columns:
+        return {layout, data + k * ld + i, ld};
+      case Layout::Indexed:
+        break;
+    }
+    return {layout, data, ld, row_offsets + i, k_offsets + k};
+  }
 };
 
 // The 128-bit lanes 0 and 2 of x, then of y; and lanes 1 and 3 (vshuff32x4).
@@ -157,12 +176,11 @@ TAPEGRAD_AVX512 [[gnu::always_inline]] inline void store_lanes(float* c, __mmask
   _mm512_mask_storeu_ps(c, m, r);
 }
 
-// C tile (MR, NV vectors) = alpha * op(A) (MR, kc) * op(B) panel (kc, NV*16) + beta * C.
-// a points at op(A)[0][0] of the tile: op(A)[i][k] = a[i * lda + k], or a[k * lda + i] when
-// TransposedA.
-template <int MR, int NV, bool TransposedA>
-TAPEGRAD_AVX512 void micro_kernel(std::int64_t kc, const float* a, std::int64_t lda,
-                                  const PanelB& panel, const TileOut& out) {
+// C tile (MR, NV vectors) = alpha * op(A) (MR, kc) * op(B) panel (kc, NV*16) + beta * C, with
+// a the view of op(A)'s tile.
+template <int MR, int NV, Layout L>
+TAPEGRAD_AVX512 void micro_kernel(std::int64_t kc, const ViewA& a, const PanelB& panel,
+                                  const TileOut& out) {
   const __mmask16 last = lanes_mask(panel.columns - (NV - 1) * kLanes);
   auto mask = [last](int v) { return v == NV - 1 ? last : __mmask16{0xffff}; };
   __m512 acc[MR][NV];
@@ -170,17 +188,28 @@ TAPEGRAD_AVX512 void micro_kernel(std::int64_t kc, const float* a, std::int64_t 
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
-  const float* rows[MR];  // op(A)'s rows when not transposed
+  const float* rows[L == Layout::Columns ? 1 : MR];  // op(A)'s rows (Rows, Indexed)
+  if constexpr (L != Layout::Columns)
 #pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i) rows[i] = a + i * lda;
+    for (int i = 0; i < MR; ++i)
+      rows[i] = L == Layout::Indexed ? a.data + a.row_offsets[i] : a.data + i * a.ld;
   const float* b = panel.b;
-  for (std::int64_t k = 0; k < kc; ++k, b += panel.ld) {
+  const float* column = a.data;  // op(A)'s column k (Columns)
+  const std::int64_t* k_offsets = a.k_offsets;
+  const std::int64_t lda = a.ld;
+  for (std::int64_t k = 0; k < kc; ++k, b += panel.ld, column += lda) {
     __m512 bv[NV];
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) bv[v] = _mm512_maskz_loadu_ps(mask(v), b + v * kLanes);
+    const std::int64_t k_offset = L == Layout::Indexed ? k_offsets[k] : k;
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
-      const __m512 ai = _mm512_set1_ps(TransposedA ? a[k * lda + i] : rows[i][k]);
+      float element;
+      if constexpr (L == Layout::Columns)
+        element = column[i];
+      else
+        element = rows[i][k_offset];
+      const __m512 ai = _mm512_set1_ps(element);
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
     }
@@ -223,21 +252,20 @@ TAPEGRAD_AVX512 void micro_kernel(std::int64_t kc, const float* a, std::int64_t 
   }
 }
 
-using MicroKernel = void (*)(std::int64_t, const float*, std::int64_t, const PanelB&,
-                             const TileOut&);
+using MicroKernel = void (*)(std::int64_t, const ViewA&, const PanelB&, const TileOut&);
 
-// The micro-kernels for MR rows and 1..kNV vectors, then kernels<T>()[mr - 1][nv - 1].
-template <bool TransposedA, int MR, int... V>
+// The micro-kernels for MR rows and 1..kNV vectors, then kernels<L>()[mr - 1][nv - 1].
+template <Layout L, int MR, int... V>
 constexpr std::array<MicroKernel, kNV> row_kernels(std::integer_sequence<int, V...>) {
-  return {&micro_kernel<MR, V + 1, TransposedA>...};
+  return {&micro_kernel<MR, V + 1, L>...};
 }
-template <bool TransposedA, int... R>
+template <Layout L, int... R>
 constexpr auto kernel_table(std::integer_sequence<int, R...>) {
-  return std::array{row_kernels<TransposedA, R + 1>(std::make_integer_sequence<int, kNV>{})...};
+  return std::array{row_kernels<L, R + 1>(std::make_integer_sequence<int, kNV>{})...};
 }
-template <bool TransposedA>
+template <Layout L>
 const auto& kernels() {
-  static constexpr auto table = kernel_table<TransposedA>(std::make_integer_sequence<int, kMR>{});
+  static constexpr auto table = kernel_table<L>(std::make_integer_sequence<int, kMR>{});
   return table;
 }
 
@@ -313,7 +341,9 @@ double estimated_cycles(std::int64_t M, std::int64_t N, std::int64_t K, bool b_t
 TAPEGRAD_AVX512 void blocked_gemm(std::int64_t M, std::int64_t N, std::int64_t K, float alpha,
                                   ViewA a, const float* b, std::int64_t ldb, bool b_transposed,
                                   float beta, float* c, std::int64_t c_row, std::int64_t c_col) {
-  const auto& table = a.transposed ? kernels<true>() : kernels<false>();
+  const auto& table = a.layout == Layout::Rows      ? kernels<Layout::Rows>()
+                      : a.layout == Layout::Columns ? kernels<Layout::Columns>()
+                                                    : kernels<Layout::Indexed>();
   const Split k_blocks(K, kKC), rows(M, kMR);
   const std::int64_t kc_max = k_blocks.size(0);
   float* packed = b_transposed ? packing_buffer(static_cast<std::size_t>(
@@ -346,9 +376,8 @@ TAPEGRAD_AVX512 void blocked_gemm(std::int64_t M, std::int64_t N, std::int64_t K
                                             : PanelB{b + pc * ldb + jc + jr, ldb, nr};
           for (std::int64_t r = r0; r < r1; ++r) {
             const std::int64_t i = rows.begin(r), j = jc + jr;
-            const float* a_tile = a.transposed ? a.data + pc * a.ld + i : a.data + i * a.ld + pc;
             const TileOut out{c + i * c_row + j * c_col, c_row, c_col, alpha, block_beta};
-            table[rows.size(r) - 1][nv - 1](kc, a_tile, a.ld, panel, out);
+            table[rows.size(r) - 1][nv - 1](kc, a.at(i, pc), panel, out);
           }
         }
       }
@@ -385,10 +414,30 @@ void sgemm_avx512(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, st
   // Vectors run along N; C^T (N, M) = op(B)^T * op(A)^T runs them along M: op(B)^T is read as
   // the new op(A) (transposed where op(B) is not), op(A)^T as the new op(B).
   if (estimated_cycles(N, M, K, !trans_a, true) < estimated_cycles(M, N, K, trans_b, false)) {
-    blocked_gemm(N, M, K, alpha, ViewA{B, ldb, !trans_b}, A, lda, !trans_a, beta, C, 1, ldc);
+    const Layout layout = trans_b ? Layout::Rows : Layout::Columns;
+    blocked_gemm(N, M, K, alpha, ViewA{layout, B, ldb}, A, lda, !trans_a, beta, C, 1, ldc);
   } else {
-    blocked_gemm(M, N, K, alpha, ViewA{A, lda, trans_a}, B, ldb, trans_b, beta, C, ldc, 1);
+    const Layout layout = trans_a ? Layout::Columns : Layout::Rows;
+    blocked_gemm(M, N, K, alpha, ViewA{layout, A, lda}, B, ldb, trans_b, beta, C, ldc, 1);
   }
+}
+
+void sgemm_avx512_indexed(std::int64_t M, std::int64_t N, std::int64_t K, float alpha,
+                          const float* a, const std::int64_t* row_offsets,
+                          const std::int64_t* k_offsets, bool trans_b, const float* B,
+                          std::int64_t ldb, float beta, float* C, std::int64_t c_row,
+                          std::int64_t c_col) {
+  if (M == 0 || N == 0) return;
+  if (K == 0 || alpha == 0.0f) {
+    for (std::int64_t i = 0; i < M; ++i)
+      for (std::int64_t j = 0; j < N; ++j) {
+        float& c = C[i * c_row + j * c_col];
+        c = beta == 0.0f ? 0.0f : beta * c;
+      }
+    return;
+  }
+  blocked_gemm(M, N, K, alpha, ViewA{Layout::Indexed, a, 0, row_offsets, k_offsets}, B, ldb,
+               trans_b, beta, C, c_row, c_col);
 }
 
 #else  // not x86-64 with GCC/Clang: never supported, never called
@@ -399,6 +448,9 @@ bool sgemm_avx512_supported() {
 
 void sgemm_avx512(bool, bool, std::int64_t, std::int64_t, std::int64_t, float, const float*,
                   std::int64_t, const float*, std::int64_t, float, float*, std::int64_t) {}
+void sgemm_avx512_indexed(std::int64_t, std::int64_t, std::int64_t, float, const float*,
+                          const std::int64_t*, const std::int64_t*, bool, const float*,
+                          std::int64_t, float, float*, std::int64_t, std::int64_t) {}
 
 #endif
 

@@ -24,4 +24,17 @@ void sgemm_avx512(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, st
                   float alpha, const float* A, std::int64_t lda, const float* B, std::int64_t ldb,
                   float beta, float* C, std::int64_t ldc);
 
+// C = alpha * op(A) (M, K) * op(B) (K, N) + beta * C with op(A) gathered by offsets:
+//   op(A)[i][k] = a[row_offsets[i] + k_offsets[k]]
+// and C element (i, j) at C[i * c_row + j * c_col], c_col == 1 (row-major) or c_row == 1
+// (stored transposed). A convolution's column matrix, never built: for a zero-padded image, the
+// row offsets of the output pixels and the offsets of the (channel, kh, kw) taps address every
+// entry of im2col (an implicit GEMM). op(B) as in sgemm_avx512. Computed as given (no switch to
+// C^T): the vectors run along N.
+void sgemm_avx512_indexed(std::int64_t M, std::int64_t N, std::int64_t K, float alpha,
+                          const float* a, const std::int64_t* row_offsets,
+                          const std::int64_t* k_offsets, bool trans_b, const float* B,
+                          std::int64_t ldb, float beta, float* C, std::int64_t c_row,
+                          std::int64_t c_col);
+
 }  // namespace tapegrad::kernels

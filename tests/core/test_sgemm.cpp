@@ -91,6 +91,54 @@ class Sgemm : public ::testing::Test {
   }
 };
 
+// sgemm_avx512_indexed against naive loops: op(A)[i][k] = a[rows[i] + ks[k]] with offsets that
+// overlap (as an implicit im2col's do), C row-major or stored transposed, op(B) either way,
+// alpha and beta, K across blocks.
+TEST_F(Sgemm, IndexedMatchesNaiveProduct) {
+  tg::Generator gen(6);
+  for (const auto& [M, N, K] : std::vector<std::array<std::int64_t, 3>>{
+           {1, 1, 1}, {7, 17, 9}, {49, 40, 75}, {20, 33, 600}, {9, 130, 31}})
+    for (bool tb : {false, true})
+      for (bool transposed_c : {false, true})
+        for (const auto& [alpha, beta] :
+             std::vector<std::array<float, 2>>{{1.0f, 0.0f}, {-0.5f, 1.0f}}) {
+          SCOPED_TRACE(testing::Message() << "M " << M << " N " << N << " K " << K << " tb " << tb
+                                          << " C^T " << transposed_c << " beta " << beta);
+          std::vector<std::int64_t> rows(M), ks(K);
+          for (std::int64_t i = 0; i < M; ++i) rows[i] = (i / 5) * 7 + i % 5;  // runs of 5
+          for (std::int64_t k = 0; k < K; ++k) ks[k] = static_cast<std::int64_t>(gen.randint(60));
+          std::vector<float> a(rows.back() + 60);
+          for (float& v : a) v = static_cast<float>(gen.uniform(-1.0, 1.0));
+          const std::int64_t ldb = tb ? K + 2 : N + 3;
+          const std::vector<float> B = padded_random(tb ? N : K, tb ? K : N, ldb, gen);
+          const std::int64_t ldc = (transposed_c ? M : N) + 1;
+          std::vector<float> C =
+              padded_random(transposed_c ? N : M, transposed_c ? M : N, ldc, gen);
+          const std::vector<float> C0 = C;
+          const std::int64_t c_row = transposed_c ? 1 : ldc, c_col = transposed_c ? ldc : 1;
+          kernels::sgemm_avx512_indexed(M, N, K, alpha, a.data(), rows.data(), ks.data(), tb,
+                                        B.data(), ldb, beta, C.data(), c_row, c_col);
+          for (std::int64_t i = 0; i < M; ++i)
+            for (std::int64_t j = 0; j < N; ++j) {
+              double sum = 0.0, magnitude = 0.0;
+              for (std::int64_t k = 0; k < K; ++k) {
+                const double product = static_cast<double>(a[rows[i] + ks[k]]) *
+                                       (tb ? B[j * ldb + k] : B[k * ldb + j]);
+                sum += product;
+                magnitude += std::abs(product);
+              }
+              const double c0 = C0[i * c_row + j * c_col];
+              const double want = alpha * sum + (beta == 0.0f ? 0.0 : beta * c0);
+              ASSERT_NEAR(C[i * c_row + j * c_col], want,
+                          1e-5 * std::sqrt(K + 1.0) * (magnitude + std::abs(c0)))
+                  << "C[" << i << "][" << j << "]";
+            }
+          // The padding of C's rows stays untouched.
+          for (std::int64_t r = 0; r < (transposed_c ? N : M); ++r)
+            ASSERT_TRUE(std::isnan(C[r * ldc + ldc - 1])) << "row " << r;
+        }
+}
+
 // Restores the automatic backend when a test ends.
 struct BackendGuard {
   ~BackendGuard() { blas::set_gemm_backend(blas::GemmBackend::Auto); }
