@@ -220,6 +220,36 @@ __attribute__((target("avx512f"))) void col2im_same_avx512(float* image, const f
   }
 }
 
+// pad_planes for float: each padded row in 16-lane chunks, the image's row loaded into the lanes
+// [PW, PW + W) (the others read as 0 and touch no memory).
+__attribute__((target("avx512f"))) void pad_planes_avx512(float* padded, const float* image,
+                                                          std::int64_t C, std::int64_t H,
+                                                          std::int64_t W, std::int64_t PH,
+                                                          std::int64_t PW) {
+  // Rows are written in address order, whole chunks: a row's last chunk may spill into the next
+  // row, which is written next (only the very last chunk is masked).
+  const std::int64_t Wp = W + 2 * PW, chunks = (Wp + 15) / 16;
+  const std::int64_t end = C * (H + 2 * PH) * Wp;
+  thread_local std::vector<__mmask16> row_masks;  // the lanes of each chunk of an image row
+  row_masks.resize(static_cast<std::size_t>(chunks));
+  for (std::int64_t q = 0; q < chunks; ++q) row_masks[q] = lane_range(PW - q * 16, PW + W - q * 16);
+  float* dst = padded;
+  for (std::int64_t c = 0; c < C; ++c)
+    for (std::int64_t h = -PH; h < H + PH; ++h, dst += Wp) {
+      const bool inside = h >= 0 && h < H;
+      // Lane l of chunk q reads column 16 q + l - PW of the image row.
+      const auto* src = reinterpret_cast<const float*>(shifted(image, (c * H + h) * W - PW));
+      for (std::int64_t q = 0; q < chunks; ++q) {
+        const __m512 v = _mm512_maskz_loadu_ps(inside ? row_masks[q] : 0, src + q * 16);
+        float* out = dst + q * 16;
+        if (out + 16 <= padded + end)
+          _mm512_storeu_ps(out, v);
+        else
+          _mm512_mask_storeu_ps(out, lane_range(0, padded + end - out), v);
+      }
+    }
+}
+
 #endif
 
 }  // namespace
@@ -328,9 +358,34 @@ void col2im(T* image, T* columns, const Conv2dGeometry& g) {
   }
 }
 
+template <class T>
+void pad_planes(T* padded, const T* image, std::int64_t C, std::int64_t H, std::int64_t W,
+                std::int64_t PH, std::int64_t PW) {
+#ifdef TAPEGRAD_IM2COL_AVX512
+  if constexpr (std::is_same_v<T, float>)
+    if (has_avx512()) return pad_planes_avx512(padded, image, C, H, W, PH, PW);
+#endif
+  const std::int64_t Wp = W + 2 * PW;
+  for (std::int64_t c = 0; c < C; ++c) {
+    T* plane = padded + c * (H + 2 * PH) * Wp;
+    std::fill(plane, plane + PH * Wp, T(0));
+    for (std::int64_t h = 0; h < H; ++h) {
+      T* row = plane + (PH + h) * Wp;
+      std::fill(row, row + PW, T(0));
+      std::copy(image + (c * H + h) * W, image + (c * H + h + 1) * W, row + PW);
+      std::fill(row + PW + W, row + Wp, T(0));
+    }
+    std::fill(plane + (PH + H) * Wp, plane + (2 * PH + H) * Wp, T(0));
+  }
+}
+
 template void im2col<float>(float*, const float*, const Conv2dGeometry&);
 template void im2col<double>(double*, const double*, const Conv2dGeometry&);
 template void col2im<float>(float*, float*, const Conv2dGeometry&);
 template void col2im<double>(double*, double*, const Conv2dGeometry&);
+template void pad_planes<float>(float*, const float*, std::int64_t, std::int64_t, std::int64_t,
+                                std::int64_t, std::int64_t);
+template void pad_planes<double>(double*, const double*, std::int64_t, std::int64_t, std::int64_t,
+                                 std::int64_t, std::int64_t);
 
 }  // namespace tapegrad::kernels

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <array>
 #include <vector>
 
 #include "support/test_support.hpp"
@@ -139,6 +140,31 @@ TEST(Im2col, Col2imFloatAddsInRowOrder) {
     kernels::col2im(image.data(), cols.data(), g);
     EXPECT_EQ(image, want);
   }
+}
+
+template <class T>
+void check_pad_planes() {
+  tg::Generator gen(6);
+  for (const auto& [C, H, W, PH, PW] : std::vector<std::array<std::int64_t, 5>>{
+           {1, 1, 1, 0, 0}, {2, 3, 4, 1, 1}, {3, 7, 7, 1, 1}, {2, 5, 20, 2, 3}, {1, 4, 14, 0, 1}}) {
+    SCOPED_TRACE(testing::Message()
+                 << "C " << C << " H " << H << " W " << W << " pad " << PH << "," << PW);
+    std::vector<T> image(C * H * W);
+    for (T& v : image) v = static_cast<T>(gen.uniform(-1.0, 1.0));
+    const std::int64_t Hp = H + 2 * PH, Wp = W + 2 * PW;
+    std::vector<T> padded(C * Hp * Wp, T(99)), want(C * Hp * Wp, T(0));
+    for (std::int64_t c = 0; c < C; ++c)
+      for (std::int64_t h = 0; h < H; ++h)
+        for (std::int64_t w = 0; w < W; ++w)
+          want[(c * Hp + h + PH) * Wp + w + PW] = image[(c * H + h) * W + w];
+    kernels::pad_planes(padded.data(), image.data(), C, H, W, PH, PW);
+    EXPECT_EQ(padded, want);
+  }
+}
+
+TEST(Im2col, PadPlanesAddsAZeroBorder) {
+  check_pad_planes<float>();
+  check_pad_planes<double>();
 }
 
 TEST(Im2col, OutputSizeAndBadGeometry) {
