@@ -97,7 +97,7 @@ class Sgemm : public ::testing::Test {
 TEST_F(Sgemm, IndexedMatchesNaiveProduct) {
   tg::Generator gen(6);
   for (const auto& [M, N, K] : std::vector<std::array<std::int64_t, 3>>{
-           {1, 1, 1}, {7, 17, 9}, {49, 40, 75}, {20, 33, 600}, {9, 130, 31}})
+           {1, 1, 1}, {7, 17, 9}, {49, 40, 75}, {20, 33, 800}, {9, 130, 31}})
     for (bool tb : {false, true})
       for (bool transposed_c : {false, true})
         for (const auto& [alpha, beta] :
@@ -147,8 +147,8 @@ struct BackendGuard {
 }  // namespace
 
 // Sizes on both sides of the micro-tile (8 rows, 3 x 16 columns), of a vector (16), odd and
-// prime sizes, M and N straddling the row and column blocks (192, 384) and K straddling the K
-// block (512): every edge kernel, both orientations (C or C^T), packed and in-place op(B).
+// prime sizes, M and N straddling the row and column blocks (192, 256) and K straddling the K
+// block (768): every edge kernel, both orientations (C or C^T), packed and in-place op(B).
 TEST_F(Sgemm, MatchesNaiveProductForEveryTransposeAndEdge) {
   tg::Generator gen(1);
   for (bool ta : {false, true})
@@ -166,7 +166,7 @@ TEST_F(Sgemm, MatchesNaiveProductAcrossCacheBlocks) {
   for (bool ta : {false, true})
     for (bool tb : {false, true})
       for (const auto& [M, N, K] : std::vector<std::array<std::int64_t, 3>>{
-               {193, 20, 9}, {20, 385, 9}, {3, 5, 513}, {9, 50, 1025}, {200, 390, 520}}) {
+               {193, 20, 9}, {20, 257, 9}, {3, 5, 769}, {9, 50, 1537}, {200, 390, 800}}) {
         const Product p{ta, tb, M, N, K, -1.0f, 0.5f};
         ASSERT_TRUE(matches_reference(p, gen)) << describe(p);
       }
