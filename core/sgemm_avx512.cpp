@@ -155,6 +155,7 @@ struct PanelB {
   const float* b;
   std::int64_t ld;
   int columns;
+  const std::int64_t* k_offsets = nullptr;  // row k at b + k_offsets[k] instead (IndexedB)
 };
 
 // Where a tile goes: C element (i, j) at c[i * row + j * col]; col is 1 unless the product is
@@ -179,7 +180,7 @@ TAPEGRAD_AVX512 [[gnu::always_inline]] inline void store_lanes(float* c, __mmask
 
 // C tile (MR, NV vectors) = alpha * op(A) (MR, kc) * op(B) panel (kc, NV*16) + beta * C, with
 // a the view of op(A)'s tile.
-template <int MR, int NV, Layout L>
+template <int MR, int NV, Layout L, bool IndexedB>
 TAPEGRAD_AVX512 void micro_kernel(std::int64_t kc, const ViewA& a, const PanelB& panel,
                                   const TileOut& out) {
   const __mmask16 last = lanes_mask(panel.columns - (NV - 1) * kLanes);
@@ -198,10 +199,12 @@ TAPEGRAD_AVX512 void micro_kernel(std::int64_t kc, const ViewA& a, const PanelB&
   const float* column = a.data;  // op(A)'s column k (Columns)
   const std::int64_t* k_offsets = a.k_offsets;
   const std::int64_t lda = a.ld;
+  const std::int64_t* b_offsets = panel.k_offsets;
   for (std::int64_t k = 0; k < kc; ++k, b += panel.ld, column += lda) {
+    const float* b_row = IndexedB ? panel.b + b_offsets[k] : b;
     __m512 bv[NV];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) bv[v] = _mm512_maskz_loadu_ps(mask(v), b + v * kLanes);
+    for (int v = 0; v < NV; ++v) bv[v] = _mm512_maskz_loadu_ps(mask(v), b_row + v * kLanes);
     const std::int64_t k_offset = L == Layout::Indexed ? k_offsets[k] : k;
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
@@ -255,18 +258,18 @@ TAPEGRAD_AVX512 void micro_kernel(std::int64_t kc, const ViewA& a, const PanelB&
 
 using MicroKernel = void (*)(std::int64_t, const ViewA&, const PanelB&, const TileOut&);
 
-// The micro-kernels for MR rows and 1..kNV vectors, then kernels<L>()[mr - 1][nv - 1].
-template <Layout L, int MR, int... V>
+// The micro-kernels for MR rows and 1..kNV vectors, then kernels<L, IndexedB>()[mr - 1][nv - 1].
+template <Layout L, bool IndexedB, int MR, int... V>
 constexpr std::array<MicroKernel, kNV> row_kernels(std::integer_sequence<int, V...>) {
-  return {&micro_kernel<MR, V + 1, L>...};
+  return {&micro_kernel<MR, V + 1, L, IndexedB>...};
 }
-template <Layout L, int... R>
+template <Layout L, bool IndexedB, int... R>
 constexpr auto kernel_table(std::integer_sequence<int, R...>) {
-  return std::array{row_kernels<L, R + 1>(std::make_integer_sequence<int, kNV>{})...};
+  return std::array{row_kernels<L, IndexedB, R + 1>(std::make_integer_sequence<int, kNV>{})...};
 }
-template <Layout L>
+template <Layout L, bool IndexedB = false>
 const auto& kernels() {
-  static constexpr auto table = kernel_table<L>(std::make_integer_sequence<int, kMR>{});
+  static constexpr auto table = kernel_table<L, IndexedB>(std::make_integer_sequence<int, kMR>{});
   return table;
 }
 
@@ -338,11 +341,16 @@ double estimated_cycles(std::int64_t M, std::int64_t N, std::int64_t K, bool b_t
 }
 
 // C (M, N), element (i, j) at c[i * c_row + j * c_col], = alpha * op(A) * op(B) + beta * C.
-// op(B)[k][j] is b[k * ldb + j], or b[j * ldb + k] when b_transposed.
+// op(B)[k][j] is b[k * ldb + j], or b[j * ldb + k] when b_transposed, or b[b_offsets[k] + j]
+// when b_offsets is given (op(A) then Rows or Columns).
 TAPEGRAD_AVX512 void blocked_gemm(std::int64_t M, std::int64_t N, std::int64_t K, float alpha,
                                   ViewA a, const float* b, std::int64_t ldb, bool b_transposed,
-                                  float beta, float* c, std::int64_t c_row, std::int64_t c_col) {
-  const auto& table = a.layout == Layout::Rows      ? kernels<Layout::Rows>()
+                                  float beta, float* c, std::int64_t c_row, std::int64_t c_col,
+                                  const std::int64_t* b_offsets = nullptr) {
+  const auto& table = b_offsets != nullptr
+                          ? (a.layout == Layout::Rows ? kernels<Layout::Rows, true>()
+                                                      : kernels<Layout::Columns, true>())
+                      : a.layout == Layout::Rows    ? kernels<Layout::Rows>()
                       : a.layout == Layout::Columns ? kernels<Layout::Columns>()
                                                     : kernels<Layout::Indexed>();
   const Split k_blocks(K, kKC), rows(M, kMR);
@@ -373,8 +381,9 @@ TAPEGRAD_AVX512 void blocked_gemm(std::int64_t M, std::int64_t N, std::int64_t K
         for (std::int64_t p = 0; p < panels.blocks; ++p) {
           const auto [jr, nr] = panel_columns(p);
           const int nv = static_cast<int>(panels.size(p));
-          const PanelB panel = b_transposed ? PanelB{packed + kc * jr, nv * kLanes, nr}
-                                            : PanelB{b + pc * ldb + jc + jr, ldb, nr};
+          const PanelB panel = b_transposed           ? PanelB{packed + kc * jr, nv * kLanes, nr}
+                               : b_offsets != nullptr ? PanelB{b + jc + jr, 0, nr, b_offsets + pc}
+                                                      : PanelB{b + pc * ldb + jc + jr, ldb, nr};
           for (std::int64_t r = r0; r < r1; ++r) {
             const std::int64_t i = rows.begin(r), j = jc + jr;
             const TileOut out{c + i * c_row + j * c_col, c_row, c_col, alpha, block_beta};
@@ -441,6 +450,15 @@ void sgemm_avx512_indexed(std::int64_t M, std::int64_t N, std::int64_t K, float 
                trans_b, beta, C, c_row, c_col);
 }
 
+void sgemm_avx512_indexed_b(bool trans_a, std::int64_t M, std::int64_t N, std::int64_t K,
+                            float alpha, const float* A, std::int64_t lda, const float* b,
+                            const std::int64_t* k_offsets, float beta, float* C, std::int64_t ldc) {
+  if (M == 0 || N == 0) return;
+  if (K == 0 || alpha == 0.0f) return scale(M, N, beta, C, ldc);
+  const Layout layout = trans_a ? Layout::Columns : Layout::Rows;
+  blocked_gemm(M, N, K, alpha, ViewA{layout, A, lda}, b, 0, false, beta, C, ldc, 1, k_offsets);
+}
+
 #else  // not x86-64 with GCC/Clang: never supported, never called
 
 bool sgemm_avx512_supported() {
@@ -452,6 +470,9 @@ void sgemm_avx512(bool, bool, std::int64_t, std::int64_t, std::int64_t, float, c
 void sgemm_avx512_indexed(std::int64_t, std::int64_t, std::int64_t, float, const float*,
                           const std::int64_t*, const std::int64_t*, bool, const float*,
                           std::int64_t, float, float*, std::int64_t, std::int64_t) {}
+void sgemm_avx512_indexed_b(bool, std::int64_t, std::int64_t, std::int64_t, float, const float*,
+                            std::int64_t, const float*, const std::int64_t*, float, float*,
+                            std::int64_t) {}
 
 #endif
 

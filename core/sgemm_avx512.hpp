@@ -37,4 +37,14 @@ void sgemm_avx512_indexed(std::int64_t M, std::int64_t N, std::int64_t K, float 
                           std::int64_t ldb, float beta, float* C, std::int64_t c_row,
                           std::int64_t c_col);
 
+// C (M, N) = alpha * op(A) (M, K) * op(B) (K, N) + beta * C, row-major, with op(B)'s rows read
+// through offsets: op(B)[k][j] = b[k_offsets[k] + j]. op(A) as in sgemm_avx512. The column
+// matrix of a stride-1 convolution over a zero-padded image with rows of Wp pixels, its output
+// computed on that Wp-wide grid (the last columns of each row are junk, discarded by the caller):
+// row (c, kh, kw) starts at tap c Hp Wp + kh DH Wp + kw DW and runs contiguously. The vectors run
+// along N (the pixels): for convolutions with few output channels.
+void sgemm_avx512_indexed_b(bool trans_a, std::int64_t M, std::int64_t N, std::int64_t K,
+                            float alpha, const float* A, std::int64_t lda, const float* b,
+                            const std::int64_t* k_offsets, float beta, float* C, std::int64_t ldc);
+
 }  // namespace tapegrad::kernels
