@@ -259,26 +259,35 @@ void input_grad_product(T* dcols, const T* w, const T* dy, const Conv2dShape& s)
 //                                                                   batch of images at once
 //   input     dx_g^T (HW, Cg)  = the correlation of dy, zero-padded by Q = (KH - 1) DH - PH (and
 //             likewise along W), with the flipped kernel, at stride 1:
-//             dx[c][ih][iw] = sum_{oc, kh, kw} w[oc][c][kh][kw] dyq[oc][ih + (KH-1-kh) DH][iw +
-//             ...] rows: input pixels (ih Wq + iw), k: taps (oc Hq Wq + (KH-1-kh) DH Wq + (KW-1-kw)
-//             DW)
+//               dx[c][ih][iw] = sum_{oc, kh, kw} w[oc][c][kh][kw] dyq[oc][ih + (KH-1-kh) DH][..]
+//             rows: input pixels (ih Wq + iw), k: taps (oc Hq Wq + (KH-1-kh) DH Wq + ...)
 // The padded images hold 1/(KH KW) of a column matrix's entries and stay in L1 for small images:
 // no im2col or col2im, faster products (per 16 -> 32 channel 14x14 image, forward 9.3 -> 8.0 us,
 // weight gradient 9.6 -> 8.2; per 32 -> 64 channel one, input gradient 33.7 -> 30.1).
 //
-// The vectors run along OCg (Cg for the input gradient), so a product goes implicit only when
-// that dimension fills more than one vector, and only where the products it replaces would run
-// on the GEMM (not on the small-dimension kernels); the input gradient needs stride 1 and
-// Q >= 0. Float only, with the AVX-512 GEMM backend.
+// Those run their vectors along OCg (Cg for the input gradient). When that is one vector or less,
+// the forward and input-gradient products run their vectors along the pixels instead, on a grid
+// as wide as the padded image (kernels::sgemm_avx512_indexed_b): at stride 1, row t of the column
+// matrix over that grid is the padded image from tap(t) on, read in place; the grid's last
+// columns of each row (Wp - OW of them) are junk, dropped when the result is copied out. Per
+// image, 8 -> 16 channels at 28x28 forward 9.8 -> 9.1 us, input gradient 12.4 -> 8.9; 16 -> 32
+// at 14x14 input gradient 10.0 -> 8.8.
+//
+// A product goes implicit only where the product it replaces would run on the GEMM (not on the
+// small-dimension kernels); the input gradient needs stride 1 and Q >= 0, the grid products
+// stride 1 and at most a quarter of junk. Float only, with the AVX-512 GEMM backend.
 
 constexpr std::int64_t kFloatsPerVector = 16;
 
 // Which products of one conv2d call run implicit, and the offset tables they read through.
 struct ImplicitPlan {
-  bool forward = false, weight = false, input = false;
-  std::int64_t Hp = 0, Wp = 0;          // x padded by (PH, PW)
-  std::int64_t QH = 0, QW = 0;          // the padding of dy for the input gradient
-  std::int64_t Hq = 0, Wq = 0;          // dy padded by (QH, QW)
+  bool forward = false, weight = false, input = false;  // vectors along the channels
+  bool forward_grid = false, input_grid = false;        // vectors along the pixels
+  std::int64_t Hp = 0, Wp = 0;                          // x padded by (PH, PW)
+  std::int64_t QH = 0, QW = 0;                          // the padding of dy for the input gradient
+  std::int64_t Hq = 0, Wq = 0;                          // dy padded by (QH, QW)
+  std::int64_t forward_columns = 0;     // grid pixels of the output: (OH - 1) Wp + OW
+  std::int64_t input_columns = 0;       // grid pixels of dx: (H - 1) Wq + W
   std::int64_t batch = 1;               // images per weight-gradient product
   std::vector<std::int64_t> pixels;     // (batch * P): pixel p of padded image j, j C Hp Wp + ..
   std::vector<std::int64_t> taps;       // (K): tap (c, kh, kw) of a group's channels
@@ -299,26 +308,28 @@ ImplicitPlan implicit_plan(const Conv2dShape& s, bool forward, bool dweight, boo
   ImplicitPlan plan;
   if (!implicit_gemm_available<T>(s)) return plan;
   const kernels::Conv2dGeometry& g = s.geom;
-  const bool wide_out = s.OCg > kFloatsPerVector;
-  plan.forward = forward && wide_out && !small_product<T>(s.OCg, s.K);
-  plan.weight =
-      dweight && wide_out && !(s.OCg <= small_dim_limit<T>() && small_product<T>(s.OCg, s.K));
-  plan.QH = (s.KH - 1) * g.dilation_h - g.pad_h;
-  plan.QW = (s.KW - 1) * g.dilation_w - g.pad_w;
-  plan.input = dinput && s.Cg > kFloatsPerVector && g.stride_h == 1 && g.stride_w == 1 &&
-               plan.QH >= 0 && plan.QW >= 0 && !small_product<T>(s.K, s.OCg);
+  const bool stride1 = g.stride_h == 1 && g.stride_w == 1;
   plan.Hp = s.H + 2 * g.pad_h;
   plan.Wp = s.W + 2 * g.pad_w;
-  if (plan.forward || plan.weight) {
-    // A weight-gradient product sums over enough pixels (about one K block of the GEMM) to
-    // amortise its pass over dw: 10 images of 7x7, 2 of 14x14.
-    plan.batch = plan.weight ? std::clamp<std::int64_t>(512 / s.P, 1, images_per_chunk) : 1;
-    plan.pixels.resize(static_cast<std::size_t>(plan.batch * s.P));
-    for (std::int64_t j = 0; j < plan.batch; ++j)
-      for (std::int64_t oh = 0; oh < s.OH; ++oh)
-        for (std::int64_t ow = 0; ow < s.OW; ++ow)
-          plan.pixels[(j * s.OH + oh) * s.OW + ow] =
-              j * s.C * plan.Hp * plan.Wp + oh * g.stride_h * plan.Wp + ow * g.stride_w;
+  plan.QH = (s.KH - 1) * g.dilation_h - g.pad_h;
+  plan.QW = (s.KW - 1) * g.dilation_w - g.pad_w;
+  plan.Hq = s.OH + 2 * plan.QH;
+  plan.Wq = s.OW + 2 * plan.QW;
+  plan.forward_columns = (s.OH - 1) * plan.Wp + s.OW;
+  plan.input_columns = (s.H - 1) * plan.Wq + s.W;
+  // The products that would run on the GEMM.
+  const bool gemm_forward = forward && !small_product<T>(s.OCg, s.K);
+  const bool gemm_weight =
+      dweight && !(s.OCg <= small_dim_limit<T>() && small_product<T>(s.OCg, s.K));
+  const bool gemm_input =
+      dinput && stride1 && plan.QH >= 0 && plan.QW >= 0 && !small_product<T>(s.K, s.OCg);
+  plan.forward = gemm_forward && s.OCg > kFloatsPerVector;
+  plan.weight = gemm_weight && s.OCg > kFloatsPerVector;
+  plan.input = gemm_input && s.Cg > kFloatsPerVector;
+  plan.forward_grid =
+      gemm_forward && !plan.forward && stride1 && 4 * plan.forward_columns <= 5 * s.P;
+  plan.input_grid = gemm_input && !plan.input && 4 * plan.input_columns <= 5 * s.H * s.W;
+  if (plan.forward || plan.weight || plan.forward_grid) {
     plan.taps.resize(static_cast<std::size_t>(s.K));
     for (std::int64_t c = 0; c < s.Cg; ++c)
       for (std::int64_t kh = 0; kh < s.KH; ++kh)
@@ -326,12 +337,23 @@ ImplicitPlan implicit_plan(const Conv2dShape& s, bool forward, bool dweight, boo
           plan.taps[(c * s.KH + kh) * s.KW + kw] =
               c * plan.Hp * plan.Wp + kh * g.dilation_h * plan.Wp + kw * g.dilation_w;
   }
+  if (plan.forward || plan.weight) {
+    // A weight-gradient product sums over enough pixels (about 512) to amortise its pass over
+    // dw: 10 images of 7x7, 2 of 14x14.
+    plan.batch = plan.weight ? std::clamp<std::int64_t>(512 / s.P, 1, images_per_chunk) : 1;
+    plan.pixels.resize(static_cast<std::size_t>(plan.batch * s.P));
+    for (std::int64_t j = 0; j < plan.batch; ++j)
+      for (std::int64_t oh = 0; oh < s.OH; ++oh)
+        for (std::int64_t ow = 0; ow < s.OW; ++ow)
+          plan.pixels[(j * s.OH + oh) * s.OW + ow] =
+              j * s.C * plan.Hp * plan.Wp + oh * g.stride_h * plan.Wp + ow * g.stride_w;
+  }
   if (plan.input) {
-    plan.Hq = s.OH + 2 * plan.QH;
-    plan.Wq = s.OW + 2 * plan.QW;
     plan.in_pixels.resize(static_cast<std::size_t>(s.H * s.W));
     for (std::int64_t ih = 0; ih < s.H; ++ih)
       for (std::int64_t iw = 0; iw < s.W; ++iw) plan.in_pixels[ih * s.W + iw] = ih * plan.Wq + iw;
+  }
+  if (plan.input || plan.input_grid) {
     plan.dy_taps.resize(static_cast<std::size_t>(s.OCg * s.KH * s.KW));
     for (std::int64_t oc = 0; oc < s.OCg; ++oc)
       for (std::int64_t kh = 0; kh < s.KH; ++kh)
@@ -341,6 +363,22 @@ ImplicitPlan implicit_plan(const Conv2dShape& s, bool forward, bool dweight, boo
                                                        (s.KW - 1 - kw) * g.dilation_w;
   }
   return plan;
+}
+
+// out (rows, H, W) = grid (rows, (H - 1) Wg + W) without each grid row's last Wg - W columns,
+// plus bias[r] on row r (bias may be null).
+template <class T>
+void copy_from_grid(T* out, const T* grid, std::int64_t rows, std::int64_t H, std::int64_t W,
+                    std::int64_t Wg, const T* bias) {
+  const std::int64_t columns = (H - 1) * Wg + W;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const T add = bias != nullptr ? bias[r] : T(0);
+    for (std::int64_t h = 0; h < H; ++h) {
+      const T* src = grid + r * columns + h * Wg;
+      T* dst = out + (r * H + h) * W;
+      for (std::int64_t w = 0; w < W; ++w) dst[w] = src[w] + add;
+    }
+  }
 }
 
 // y[n] (OC, P) = b + conv(x[n]), every group through the implicit GEMM; w_t (G, K, OCg).
@@ -408,7 +446,45 @@ void input_grad_implicit(T* dxn, const T* dyn, const T* w_r, const ImplicitPlan&
   }
 }
 
-// w_r (G, OCg KH KW, Cg) from w (OC, Cg, KH, KW), for input_grad_implicit.
+// y[n] (OC, P) = b + conv(x[n]) on the padded image's grid (stride 1, OCg up to one vector).
+template <class T>
+void forward_grid(T* yn, const T* xn, const T* w, const T* b, const ImplicitPlan& plan,
+                  const Conv2dShape& s) {
+  if constexpr (std::is_same_v<T, float>) {
+    const std::int64_t plane = plan.Hp * plan.Wp, columns = plan.forward_columns;
+    float* xp = thread_scratch<float, 1>(s.C * plane);
+    float* grid = thread_scratch<float, 4>(s.OCg * columns);
+    kernels::pad_planes(xp, xn, s.C, s.H, s.W, s.geom.pad_h, s.geom.pad_w);
+    for (std::int64_t g = 0; g < s.G; ++g) {
+      kernels::sgemm_avx512_indexed_b(false, s.OCg, columns, s.K, 1.0f, w + g * s.OCg * s.K, s.K,
+                                      xp + g * s.Cg * plane, plan.taps.data(), 0.0f, grid, columns);
+      copy_from_grid(yn + g * s.OCg * s.P, grid, s.OCg, s.OH, s.OW, plan.Wp,
+                     b != nullptr ? b + g * s.OCg : nullptr);
+    }
+  }
+}
+
+// dx[n] (C, H, W) = the input gradient of one image on padded dy's grid (Cg up to one vector).
+template <class T>
+void input_grad_grid(T* dxn, const T* dyn, const T* w_r, const ImplicitPlan& plan,
+                     const Conv2dShape& s) {
+  if constexpr (std::is_same_v<T, float>) {
+    const std::int64_t plane = plan.Hq * plan.Wq, taps = s.OCg * s.KH * s.KW;
+    const std::int64_t columns = plan.input_columns;
+    float* dyq = thread_scratch<float, 3>(s.OC * plane);
+    float* grid = thread_scratch<float, 4>(s.Cg * columns);
+    kernels::pad_planes(dyq, dyn, s.OC, s.OH, s.OW, plan.QH, plan.QW);
+    for (std::int64_t g = 0; g < s.G; ++g) {
+      kernels::sgemm_avx512_indexed_b(true, s.Cg, columns, taps, 1.0f, w_r + g * taps * s.Cg, s.Cg,
+                                      dyq + g * s.OCg * plane, plan.dy_taps.data(), 0.0f, grid,
+                                      columns);
+      copy_from_grid(dxn + g * s.Cg * s.H * s.W, grid, s.Cg, s.H, s.W, plan.Wq,
+                     static_cast<const float*>(nullptr));
+    }
+  }
+}
+
+// w_r (G, OCg KH KW, Cg) from w (OC, Cg, KH, KW), for input_grad_implicit and _grid.
 template <class T>
 Tensor rearranged_weights(const T* w, const Conv2dShape& s) {
   const std::int64_t S = s.KH * s.KW;
@@ -427,12 +503,17 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dShape&
   const Tensor w_t = transposed_weights(w, s);
   const ImplicitPlan plan = implicit_plan<T>(s, true, false, false, 1);
   parallel_for(0, s.N, image_grain(s), [&](std::int64_t n0, std::int64_t n1) {
-    T* cols = s.pointwise || plan.forward ? nullptr : thread_columns<T>(s.G * s.K * s.P);
+    T* cols = s.pointwise || plan.forward || plan.forward_grid ? nullptr
+                                                               : thread_columns<T>(s.G * s.K * s.P);
     for (std::int64_t n = n0; n < n1; ++n) {
       const T* xn = x + n * s.C * s.H * s.W;
       T* yn = y + n * s.OC * s.P;
       if (plan.forward) {
         forward_implicit(yn, xn, w_t.data<T>(), b, plan, s);
+        continue;
+      }
+      if (plan.forward_grid) {
+        forward_grid(yn, xn, w, b, plan, s);
         continue;
       }
       if (!s.pointwise) kernels::im2col(cols, xn, s.geom);
@@ -460,9 +541,9 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w,
   std::vector<double> db_partials(db != nullptr ? static_cast<std::size_t>(chunks * s.OC) : 0);
 
   const ImplicitPlan plan = implicit_plan<T>(s, false, dw != nullptr, dx != nullptr, grain);
-  const Tensor w_r = plan.input ? rearranged_weights(w, s) : Tensor();
+  const Tensor w_r = plan.input || plan.input_grid ? rearranged_weights(w, s) : Tensor();
   const bool im2col_weight = dw != nullptr && !plan.weight;
-  const bool im2col_input = dx != nullptr && !plan.input;
+  const bool im2col_input = dx != nullptr && !plan.input && !plan.input_grid;
 
   parallel_for(0, s.N, grain, [&](std::int64_t n0, std::int64_t n1) {
     const std::int64_t chunk = n0 / grain;
@@ -489,6 +570,7 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w,
         }
         T* dxn = dx != nullptr ? dx + n * s.C * s.H * s.W : nullptr;
         if (dx != nullptr && plan.input) input_grad_implicit(dxn, dyn, w_r.data<T>(), plan, s);
+        if (dx != nullptr && plan.input_grid) input_grad_grid(dxn, dyn, w_r.data<T>(), plan, s);
         if (im2col_input) {
           // Pointwise: dx[n]_g = w_g^T dy[n]_g directly; otherwise through the column buffer.
           T* dst = s.pointwise ? dxn : cols;

@@ -117,6 +117,13 @@ std::vector<ConvCase> reference_cases() {
       {"ImplicitGemmDilated", {2, 20, 8, 9}, 20, 3, {.padding = {1, 2}, .dilation = 2}});
   cases.push_back({"ImplicitGemmPaddingBeyondKernel", {2, 20, 6, 6}, 20, 3, {.padding = 3}});
   cases.push_back({"ImplicitGemmSeveralBatchesPerChunk", {32, 17, 12, 24}, 17, 3, {.padding = 1}});
+  // At most 16 output (input) channels per group: the forward (input gradient) on the padded
+  // image's grid, vectors along the pixels.
+  cases.push_back({"ImplicitGridDilatedGroups",
+                   {3, 16, 9, 20},
+                   32,
+                   3,
+                   {.padding = 2, .dilation = 2, .groups = 2}});
   return cases;
 }
 
