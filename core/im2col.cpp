@@ -230,6 +230,20 @@ __attribute__((target("avx512f"))) void pad_planes_avx512(float* padded, const f
   // row, which is written next (only the very last chunk is masked).
   const std::int64_t Wp = W + 2 * PW, chunks = (Wp + 15) / 16;
   const std::int64_t end = C * (H + 2 * PH) * Wp;
+  if (chunks == 1 && end >= 16) {  // rows of up to 16: one chunk each, a loop-invariant mask
+    const __mmask16 m = lane_range(PW, PW + W);
+    float* dst = padded;
+    for (std::int64_t c = 0; c < C; ++c)
+      for (std::int64_t h = -PH; h < H + PH; ++h, dst += Wp) {
+        const auto* src = reinterpret_cast<const float*>(shifted(image, (c * H + h) * W - PW));
+        const __m512 v = _mm512_maskz_loadu_ps(h >= 0 && h < H ? m : __mmask16{0}, src);
+        if (dst + 16 <= padded + end)
+          _mm512_storeu_ps(dst, v);
+        else  // the last rows: their chunk would pass the end
+          _mm512_mask_storeu_ps(dst, lane_range(0, padded + end - dst), v);
+      }
+    return;
+  }
   thread_local std::vector<__mmask16> row_masks;  // the lanes of each chunk of an image row
   row_masks.resize(static_cast<std::size_t>(chunks));
   for (std::int64_t q = 0; q < chunks; ++q) row_masks[q] = lane_range(PW - q * 16, PW + W - q * 16);
