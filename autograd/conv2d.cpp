@@ -204,17 +204,20 @@ void forward_product(T* y, const T* w, const T* w_t, const T* cols, const T* b,
                 b != nullptr ? T(1) : T(0), y, s.P);
 }
 
-// w_t (G, K, OCg) = each group's w_g (OCg, K) transposed, or an undefined tensor when the
-// forward products do not go to the GEMM. The AVX-512 GEMM reads op(A) in place but packs a
-// transposed op(B); when it computes y_g^T = cols_g^T w_g^T (it does when P fills its vectors
-// badly: 49 columns of a 7x7 image), w_g^T is its op(B). Stored transposed once per call, it is
-// read in place by every image's product instead of being packed by each (10% of a 7x7
-// forward).
+// w_t (G, K, OCg) = each group's w_g (OCg, K) transposed (with one group and a bias b, the bias
+// as an extra row K), or an undefined tensor when the forward products do not go to the GEMM. The
+// AVX-512 GEMM reads op(A) in place but packs a transposed op(B); when it computes y_g^T = cols_g^T
+// w_g^T (it does when P fills its vectors badly: 49 columns of a 7x7 image), w_g^T is its op(B).
+// Stored transposed once per call, it is read in place by every image's product instead of being
+// packed by each (10% of a 7x7 forward).
 template <class T>
-Tensor transposed_weights(const T* w, const Conv2dShape& s) {
+Tensor transposed_weights(const T* w, const T* b, const Conv2dShape& s) {
   if (small_product<T>(s.OCg, s.K)) return Tensor();
-  Tensor w_t = empty({s.G, s.K, s.OCg}, dtype_of<T>());
+  // One group with a bias: the bias as row K (see forward_implicit).
+  const bool bias_row = s.G == 1 && b != nullptr;
+  Tensor w_t = empty({s.G, s.K + (bias_row ? 1 : 0), s.OCg}, dtype_of<T>());
   T* out = w_t.data<T>();
+  if (bias_row) std::copy_n(b, s.OCg, out + s.K * s.OCg);
   constexpr std::int64_t kTile = 16;  // tiles of 16 x 16: whole cache lines read and written
   for (std::int64_t g = 0; g < s.G; ++g) {
     const T* w_g = w + g * s.OCg * s.K;
@@ -283,14 +286,15 @@ constexpr std::int64_t kFloatsPerVector = 16;
 struct ImplicitPlan {
   bool forward = false, weight = false, input = false;  // vectors along the channels
   bool forward_grid = false, input_grid = false;        // vectors along the pixels
-  std::int64_t Hp = 0, Wp = 0;                          // x padded by (PH, PW)
-  std::int64_t QH = 0, QW = 0;                          // the padding of dy for the input gradient
-  std::int64_t Hq = 0, Wq = 0;                          // dy padded by (QH, QW)
-  std::int64_t forward_columns = 0;     // grid pixels of the output: (OH - 1) Wp + OW
-  std::int64_t input_columns = 0;       // grid pixels of dx: (H - 1) Wq + W
-  std::int64_t batch = 1;               // images per weight-gradient product
-  std::vector<std::int64_t> pixels;     // (batch * P): pixel p of padded image j, j C Hp Wp + ..
-  std::vector<std::int64_t> taps;       // (K): tap (c, kh, kw) of a group's channels
+  bool bias_tap = false;             // forward: the bias as tap K, over a plane of ones (one group)
+  std::int64_t Hp = 0, Wp = 0;       // x padded by (PH, PW)
+  std::int64_t QH = 0, QW = 0;       // the padding of dy for the input gradient
+  std::int64_t Hq = 0, Wq = 0;       // dy padded by (QH, QW)
+  std::int64_t forward_columns = 0;  // grid pixels of the output: (OH - 1) Wp + OW
+  std::int64_t input_columns = 0;    // grid pixels of dx: (H - 1) Wq + W
+  std::int64_t batch = 1;            // images per weight-gradient product
+  std::vector<std::int64_t> pixels;  // (batch * P): pixel p of padded image j, j C Hp Wp + ..
+  std::vector<std::int64_t> taps;    // (K): tap (c, kh, kw) of a group's channels
   std::vector<std::int64_t> in_pixels;  // (H W): input pixel (ih, iw) in padded dy: ih Wq + iw
   std::vector<std::int64_t> dy_taps;    // (OCg KH KW): tap (oc, kh, kw) in padded dy
 };
@@ -304,7 +308,7 @@ bool implicit_gemm_available(const Conv2dShape& s) {
 // The plan of a forward pass (forward) or a backward pass (needing dw and/or dx).
 template <class T>
 ImplicitPlan implicit_plan(const Conv2dShape& s, bool forward, bool dweight, bool dinput,
-                           std::int64_t images_per_chunk) {
+                           std::int64_t images_per_chunk, bool bias = false) {
   ImplicitPlan plan;
   if (!implicit_gemm_available<T>(s)) return plan;
   const kernels::Conv2dGeometry& g = s.geom;
@@ -337,6 +341,9 @@ ImplicitPlan implicit_plan(const Conv2dShape& s, bool forward, bool dweight, boo
           plan.taps[(c * s.KH + kh) * s.KW + kw] =
               c * plan.Hp * plan.Wp + kh * g.dilation_h * plan.Wp + kw * g.dilation_w;
   }
+  // One group with a bias: tap K reads a plane of ones after the image (see forward_implicit).
+  plan.bias_tap = plan.forward && bias && s.G == 1;
+  if (plan.bias_tap) plan.taps.push_back(s.C * plan.Hp * plan.Wp);
   if (plan.forward || plan.weight) {
     // A weight-gradient product sums over enough pixels (about 512) to amortise its pass over
     // dw: 10 images of 7x7, 2 of 14x14.
@@ -381,22 +388,27 @@ void copy_from_grid(T* out, const T* grid, std::int64_t rows, std::int64_t H, st
   }
 }
 
-// y[n] (OC, P) = b + conv(x[n]), every group through the implicit GEMM; w_t (G, K, OCg).
+// y[n] (OC, P) = b + conv(x[n]), every group through the implicit GEMM; w_t (G, K, OCg). With
+// plan.bias_tap, the bias is row K of w_t and tap K reads a plane of ones placed after the padded
+// image: the GEMM adds it, and y is written once, not filled with the bias and read back.
 template <class T>
 void forward_implicit(T* yn, const T* xn, const T* w_t, const T* b, const ImplicitPlan& plan,
                       const Conv2dShape& s) {
   if constexpr (std::is_same_v<T, float>) {
     const std::int64_t plane = plan.Hp * plan.Wp;
-    float* xp = thread_scratch<float, 1>(s.C * plane);
+    float* xp = thread_scratch<float, 1>((s.C + 1) * plane);
     kernels::pad_planes(xp, xn, s.C, s.H, s.W, s.geom.pad_h, s.geom.pad_w);
+    if (plan.bias_tap) std::fill_n(xp + s.C * plane, plane, 1.0f);
+    const std::int64_t K = s.K + (plan.bias_tap ? 1 : 0);
+    const bool fill_bias = b != nullptr && !plan.bias_tap;
     for (std::int64_t g = 0; g < s.G; ++g) {
       float* y = yn + g * s.OCg * s.P;
-      if (b != nullptr)
+      if (fill_bias)
         for (std::int64_t oc = 0; oc < s.OCg; ++oc)
           std::fill_n(y + oc * s.P, s.P, b[g * s.OCg + oc]);
-      kernels::sgemm_avx512_indexed(
-          s.P, s.OCg, s.K, 1.0f, xp + g * s.Cg * plane, plan.pixels.data(), plan.taps.data(), false,
-          w_t + g * s.K * s.OCg, s.OCg, b != nullptr ? 1.0f : 0.0f, y, 1, s.P);
+      kernels::sgemm_avx512_indexed(s.P, s.OCg, K, 1.0f, xp + g * s.Cg * plane, plan.pixels.data(),
+                                    plan.taps.data(), false, w_t + g * K * s.OCg, s.OCg,
+                                    fill_bias ? 1.0f : 0.0f, y, 1, s.P);
     }
   }
 }
@@ -500,8 +512,8 @@ Tensor rearranged_weights(const T* w, const Conv2dShape& s) {
 // y (N, OC, OH, OW) = conv(x (N, C, H, W), w (OC, C/G, KH, KW)) + b (OC, or null).
 template <class T>
 void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dShape& s) {
-  const Tensor w_t = transposed_weights(w, s);
-  const ImplicitPlan plan = implicit_plan<T>(s, true, false, false, 1);
+  const Tensor w_t = transposed_weights(w, b, s);
+  const ImplicitPlan plan = implicit_plan<T>(s, true, false, false, 1, b != nullptr);
   parallel_for(0, s.N, image_grain(s), [&](std::int64_t n0, std::int64_t n1) {
     T* cols = s.pointwise || plan.forward || plan.forward_grid ? nullptr
                                                                : thread_columns<T>(s.G * s.K * s.P);
