@@ -414,10 +414,10 @@ void forward_implicit(T* yn, const T* xn, const T* w_t, const T* b, const Implic
 }
 
 // dw (OC, K) += the weight gradients of images [n0, n1) (at most plan.batch), in one implicit
-// product per group.
+// product per group; dw = them when overwrite.
 template <class T>
 void weight_grad_implicit(T* dw, const T* dy, const T* x, std::int64_t n0, std::int64_t n1,
-                          const ImplicitPlan& plan, const Conv2dShape& s) {
+                          bool overwrite, const ImplicitPlan& plan, const Conv2dShape& s) {
   if constexpr (std::is_same_v<T, float>) {
     const std::int64_t images = n1 - n0, plane = plan.Hp * plan.Wp;
     float* xp = thread_scratch<float, 1>(images * s.C * plane);
@@ -436,8 +436,8 @@ void weight_grad_implicit(T* dw, const T* dy, const T* x, std::int64_t n0, std::
     }
     for (std::int64_t g = 0; g < s.G; ++g)
       kernels::sgemm_avx512_indexed(s.K, s.OCg, ld, 1.0f, xp + g * s.Cg * plane, plan.taps.data(),
-                                    plan.pixels.data(), true, dyb + g * s.OCg * ld, ld, 1.0f,
-                                    dw + g * s.OCg * s.K, 1, s.K);
+                                    plan.pixels.data(), true, dyb + g * s.OCg * ld, ld,
+                                    overwrite ? 0.0f : 1.0f, dw + g * s.OCg * s.K, 1, s.K);
   }
 }
 
@@ -564,11 +564,13 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w,
     T* dw_chunk = nullptr;
     if (dw != nullptr) {
       dw_chunk = chunks > 1 ? dw_partials.data<T>() + chunk * weight_size : dw;
-      std::fill_n(dw_chunk, weight_size, T(0));
+      // The implicit products overwrite it on the chunk's first batch instead.
+      if (!plan.weight) std::fill_n(dw_chunk, weight_size, T(0));
     }
     for (std::int64_t b0 = n0; b0 < n1; b0 += plan.batch) {
       const std::int64_t b1 = std::min(n1, b0 + plan.batch);
-      if (dw != nullptr && plan.weight) weight_grad_implicit(dw_chunk, dy, x, b0, b1, plan, s);
+      if (dw != nullptr && plan.weight)
+        weight_grad_implicit(dw_chunk, dy, x, b0, b1, b0 == n0, plan, s);
       for (std::int64_t n = b0; n < b1; ++n) {
         const T* xn = x + n * s.C * s.H * s.W;
         const T* dyn = dy + n * s.OC * s.P;
