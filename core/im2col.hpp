@@ -51,4 +51,11 @@ void im2col(T* columns, const T* image, const Conv2dGeometry& g);
 template <class T>
 void col2im(T* image, T* columns, const Conv2dGeometry& g);
 
+// padded (C, H + 2*PH, W + 2*PW) = image (C, H, W) with a border of PH rows and PW columns of
+// zeros: what an implicit GEMM reads instead of the column matrix (kernels::sgemm_avx512_indexed).
+// Requires PH, PW >= 0; padded does not overlap image. Ensures: every element is written.
+template <class T>
+void pad_planes(T* padded, const T* image, std::int64_t C, std::int64_t H, std::int64_t W,
+                std::int64_t PH, std::int64_t PW);
+
 }  // namespace tapegrad::kernels

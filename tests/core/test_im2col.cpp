@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <array>
 #include <vector>
 
 #include "support/test_support.hpp"
@@ -55,6 +56,12 @@ std::vector<kernels::Conv2dGeometry> geometries() {
       geometry(1, 9, 7, 2, 3, 3, 2, 1, 0, 2, 1),  // everything at once
       geometry(2, 2, 3, 3, 3, 1, 1, 2, 2, 1, 1),  // kernel windows that see only padding
       geometry(4, 4, 4, 1, 1, 1, 1, 0, 0, 1, 1),  // 1x1
+      // Stride 1 with OW == W, in several 16-lane chunks (the AVX-512 float path): rows shorter
+      // and longer than a chunk, OH != H, a wide kernel.
+      geometry(3, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1),
+      geometry(2, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1),
+      geometry(2, 9, 11, 3, 3, 1, 1, 0, 1, 1, 1),
+      geometry(2, 5, 20, 3, 5, 1, 1, 1, 2, 1, 1),
   };
 }
 
@@ -105,6 +112,59 @@ TEST(Im2col, Col2imIsTheAdjointAndAccumulates) {
     kernels::col2im(twice.data(), scratch.data(), g);
     for (std::size_t i = 0; i < x.size(); ++i) EXPECT_NEAR(twice[i], 2 * folded[i], 1e-14);
   }
+}
+
+// In float, col2im adds each pixel's entries in (c, kh, kw) order onto the pixel, whichever
+// path runs (the AVX-512 one sums 16 pixels at a time in a register): the same bits as naive
+// loops adding in that order.
+TEST(Im2col, Col2imFloatAddsInRowOrder) {
+  tg::Generator gen(5);
+  for (const kernels::Conv2dGeometry& g : geometries()) {
+    SCOPED_TRACE(testing::Message() << "C " << g.C << " H " << g.H << " W " << g.W << " K " << g.KH
+                                    << "x" << g.KW << " OH " << g.OH << " OW " << g.OW);
+    std::vector<float> image(g.C * g.H * g.W), cols(g.column_rows() * g.column_cols());
+    for (float& v : image) v = static_cast<float>(gen.uniform(-1.0, 1.0));
+    for (float& v : cols) v = static_cast<float>(gen.uniform(-1.0, 1.0));
+    std::vector<float> want = image;
+    for (std::int64_t c = 0; c < g.C; ++c)
+      for (std::int64_t kh = 0; kh < g.KH; ++kh)
+        for (std::int64_t kw = 0; kw < g.KW; ++kw)
+          for (std::int64_t oh = 0; oh < g.OH; ++oh)
+            for (std::int64_t ow = 0; ow < g.OW; ++ow) {
+              const std::int64_t ih = oh * g.stride_h - g.pad_h + kh * g.dilation_h;
+              const std::int64_t iw = ow * g.stride_w - g.pad_w + kw * g.dilation_w;
+              if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) continue;
+              want[(c * g.H + ih) * g.W + iw] +=
+                  cols[((c * g.KH + kh) * g.KW + kw) * g.OH * g.OW + oh * g.OW + ow];
+            }
+    kernels::col2im(image.data(), cols.data(), g);
+    EXPECT_EQ(image, want);
+  }
+}
+
+template <class T>
+void check_pad_planes() {
+  tg::Generator gen(6);
+  for (const auto& [C, H, W, PH, PW] : std::vector<std::array<std::int64_t, 5>>{
+           {1, 1, 1, 0, 0}, {2, 3, 4, 1, 1}, {3, 7, 7, 1, 1}, {2, 5, 20, 2, 3}, {1, 4, 14, 0, 1}}) {
+    SCOPED_TRACE(testing::Message()
+                 << "C " << C << " H " << H << " W " << W << " pad " << PH << "," << PW);
+    std::vector<T> image(C * H * W);
+    for (T& v : image) v = static_cast<T>(gen.uniform(-1.0, 1.0));
+    const std::int64_t Hp = H + 2 * PH, Wp = W + 2 * PW;
+    std::vector<T> padded(C * Hp * Wp, T(99)), want(C * Hp * Wp, T(0));
+    for (std::int64_t c = 0; c < C; ++c)
+      for (std::int64_t h = 0; h < H; ++h)
+        for (std::int64_t w = 0; w < W; ++w)
+          want[(c * Hp + h + PH) * Wp + w + PW] = image[(c * H + h) * W + w];
+    kernels::pad_planes(padded.data(), image.data(), C, H, W, PH, PW);
+    EXPECT_EQ(padded, want);
+  }
+}
+
+TEST(Im2col, PadPlanesAddsAZeroBorder) {
+  check_pad_planes<float>();
+  check_pad_planes<double>();
 }
 
 TEST(Im2col, OutputSizeAndBadGeometry) {

@@ -104,6 +104,26 @@ std::vector<ConvCase> reference_cases() {
   cases.push_back({"BatchOfChunksSingleChannel", {48, 1, 28, 28}, 8, 3, {.padding = 1}});
   cases.push_back(
       {"BatchOfChunksDepthwise", {64, 16, 14, 14}, 16, 3, {.padding = 1, .groups = 16}});
+  // More than 16 channels per group in and out: the implicit GEMMs in float (with the AVX-512
+  // GEMM), the weight gradient over batches of images within the chunks.
+  cases.push_back({"ImplicitGemm", {20, 20, 7, 7}, 24, 3, {.padding = 1}});
+  cases.push_back({"ImplicitGemmNoPaddingNoBias", {3, 17, 9, 11}, 18, 3, {}, false});
+  cases.push_back({"ImplicitGemmStridedDilatedGroups",
+                   {3, 36, 11, 9},
+                   34,
+                   {3, 2},
+                   {.stride = {2, 1}, .padding = {2, 1}, .dilation = {1, 2}, .groups = 2}});
+  cases.push_back(
+      {"ImplicitGemmDilated", {2, 20, 8, 9}, 20, 3, {.padding = {1, 2}, .dilation = 2}});
+  cases.push_back({"ImplicitGemmPaddingBeyondKernel", {2, 20, 6, 6}, 20, 3, {.padding = 3}});
+  cases.push_back({"ImplicitGemmSeveralBatchesPerChunk", {32, 17, 12, 24}, 17, 3, {.padding = 1}});
+  // At most 16 output (input) channels per group: the forward (input gradient) on the padded
+  // image's grid, vectors along the pixels.
+  cases.push_back({"ImplicitGridDilatedGroups",
+                   {3, 16, 9, 20},
+                   32,
+                   3,
+                   {.padding = 2, .dilation = 2, .groups = 2}});
   return cases;
 }
 
