@@ -13,11 +13,14 @@
 //   dx[n]    = col2im(w_g^T (K, OC/G) * dy[n]_g (OC/G, P))
 // A 1x1 kernel at stride 1 without padding needs no im2col: the image (C, H*W) already is the
 // column matrix. Products with few channels per group (a first layer on 1-channel images,
-// depthwise) go to the small-dimension kernels of core/small_matmul.hpp instead of OpenBLAS.
+// depthwise) go to the small-dimension kernels of core/small_matmul.hpp instead of the GEMM.
+// In float with tapegrad's AVX-512 GEMM, most products never build the column matrix: implicit
+// GEMMs read it out of a zero-padded copy of the image (see "the implicit path" below).
 //
 // Work is sized to stay in cache: one image at a time (a GEMM over the whole batch streams
 // columns of N*K*P elements through memory and runs at about half the speed), parallel over
-// images, each thread with its own column buffer (kept across calls: no allocation once warm).
+// images, each thread with its own column and padded-image buffers (kept across calls: no
+// allocation once warm).
 // The weight and bias gradients sum over images in fixed chunks of images, each chunk into its
 // own partial, the partials then added in chunk order (in double): the chunks depend only on the
 // shapes, so results are bitwise identical at any thread count.

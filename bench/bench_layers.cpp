@@ -1,4 +1,5 @@
-// Micro-benchmarks of the layers, float32, at 1 and 2 threads. Arguments: shape..., threads.
+// Micro-benchmarks of the layers, float32, at 1 and 2 threads. Arguments: shape..., threads
+// (BM_Gemm: shapes and GEMM backend, single-threaded).
 // Bytes (BatchNorm, ReLU) count the tensors each pass must read and write once; FLOPs (Conv2d)
 // are 2*N*OC*OH*OW*C*KH*KW per GEMM-equivalent pass (forward 1, forward+backward 3).
 // bench/compare_torch.py runs the same cases in PyTorch, interleaved, and prints ratios.
@@ -96,6 +97,44 @@ void BM_Linear(benchmark::State& state) {
   run(state, linear, shape, Pass::ForwardBackward);
 }
 
+// C (M, N) = op(A) op(B) through blas::gemm<float>, 1 thread. Arguments: M, N, K, trans_a,
+// trans_b, backend (0: tapegrad's AVX-512 GEMM, 1: OpenBLAS). Skipped where the CPU has no
+// AVX-512 and backend 0 is asked for.
+void BM_Gemm(benchmark::State& state) {
+  const std::int64_t M = state.range(0), N = state.range(1), K = state.range(2);
+  const bool ta = state.range(3) != 0, tb = state.range(4) != 0;
+  const auto backend =
+      state.range(5) == 0 ? tg::blas::GemmBackend::AVX512 : tg::blas::GemmBackend::OpenBLAS;
+  try {
+    tg::blas::set_gemm_backend(backend);
+  } catch (const tg::Error& e) {
+    state.SkipWithError(e.what());
+    return;
+  }
+  tg::Generator gen(3);
+  const tg::Tensor A = tg::randn({M * K}, gen), B = tg::randn({K * N}, gen);
+  tg::Tensor C = tg::zeros({M * N});
+  for (auto _ : state) {
+    tg::blas::gemm<float>(ta, tb, M, N, K, 1.0f, A.data<float>(), ta ? M : K, B.data<float>(),
+                          tb ? K : N, 0.0f, C.data<float>(), N);
+    benchmark::DoNotOptimize(C.raw_data());
+  }
+  tg::blas::set_gemm_backend(tg::blas::GemmBackend::Auto);
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      2.0 * static_cast<double>(M * N * K * state.iterations()) / 1e9, benchmark::Counter::kIsRate);
+}
+
+void gemm_shapes(benchmark::internal::Benchmark* b) {
+  // The three products of the 64 -> 128 channel 3x3 convolution of a 7x7 image (forward NN,
+  // weight gradient NT, input gradient TN), and a square one.
+  for (int backend : {0, 1})
+    for (auto s : std::vector<std::vector<std::int64_t>>{{128, 49, 576, 0, 0},
+                                                         {128, 576, 49, 0, 1},
+                                                         {576, 49, 128, 1, 0},
+                                                         {512, 512, 512, 0, 0}})
+      b->Args({s[0], s[1], s[2], s[3], s[4], backend});
+}
+
 void bn_shapes(benchmark::internal::Benchmark* b) {
   for (int t : {1, 2})
     for (auto s : std::vector<std::vector<std::int64_t>>{
@@ -132,5 +171,6 @@ BENCHMARK(BM_MaxPool2d)
     ->Args({64, 32, 14, 14, 2})
     ->UseRealTime();
 BENCHMARK(BM_Linear)->Args({64, 1568, 10, 1})->Args({64, 1568, 10, 2})->UseRealTime();
+BENCHMARK(BM_Gemm)->Apply(gemm_shapes)->UseRealTime();
 
 BENCHMARK_MAIN();

@@ -11,12 +11,14 @@
 // The micro-kernel keeps an MR x NR tile of C in MR * NR / 16 zmm registers (8 x 48: 24 of the
 // 32) and walks k, loading the panel's row k (NR / 16 vectors) and broadcasting op(A)[i][k]:
 //   acc[i][v] += broadcast(op(A)[i][k]) * op(B)[k][16 v .. 16 v + 15]
-// Broadcasts read single elements, so op(A) is read in place, transposed or not. op(B) is read
-// in place too when its rows are contiguous (measured: as fast as a packed copy at every size
-// tried, up to 2000^3, and the copy costs up to 25% when op(A) has few rows); a transposed op(B)
-// is packed, 16 x 16 blocks transposed in registers. Edges: the rows are split into near-equal
-// blocks of at most MR (49 = 7 x 7, not 6 x 8 + 1) run by micro-kernels instantiated for each row
-// count; the columns into panels of whole vectors, the last vector masked.
+// Broadcasts read single elements, so op(A) is read in place: row-major, transposed, or gathered
+// through row and k offsets (sgemm_avx512_indexed, an implicit im2col). op(B) is read in place
+// too when its rows are contiguous, at a stride or through row offsets (sgemm_avx512_indexed_b)
+// (measured: as fast as a packed copy at every size tried, up to 2000^3, and the copy costs up
+// to 25% when op(A) has few rows); a transposed op(B) is packed, 16 x 16 blocks transposed in
+// registers. Edges: the rows are split into near-equal blocks of at most MR (49 = 7 x 7, not
+// 6 x 8 + 1) run by micro-kernels instantiated for each row count; the columns into panels of
+// whole vectors, the last vector masked.
 //
 // Vectors run along N. When the product runs faster transposed (N = 49 fills 4 vectors to 77%,
 // M = 128 fills 8 to 100%), C^T = op(B)^T op(A)^T is computed instead and each tile is
@@ -55,9 +57,9 @@ constexpr std::int64_t kMC = 192;  // M block: op(A) (MC, KC) is 576 KB, in L2 (
 constexpr std::int64_t kNC = 256;  // N block: a packed op(B) (KC, NC) is 768 KB
 
 // How op(A) is read (in place, by broadcasts): element (i, k) at
-//   Rows:       data[i * ld + k]                    (A row-major)
-//   Columns:    data[k * ld + i]                    (A^T of a row-major A)
-//   Indexed:    data[row_offsets[i] + k_offsets[k]] (an implicit im2col: see sgemm_avx512.hpp)
+//   Rows:    data[i * ld + k]                    (A row-major)
+//   Columns: data[k * ld + i]                    (A^T of a row-major A)
+//   Indexed: data[row_offsets[i] + k_offsets[k]] (an implicit im2col: see sgemm_avx512.hpp)
 enum class Layout { Rows, Columns, Indexed };
 
 struct ViewA {

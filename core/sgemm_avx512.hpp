@@ -1,10 +1,12 @@
 // Single-precision GEMM on AVX-512, for CPUs whose 512-bit FMAs run at twice the AVX2 rate
 // (Zen 4/5, Intel server cores): C (M,N) = alpha * op(A) * op(B) + beta * C, row-major.
 //
-// A BLIS-style blocked product (see sgemm_avx512.cpp): B packed into panels of NR columns, A
-// read in place by broadcasts, register-blocked MR x NR micro-kernels. Built with function-level
+// A BLIS-style blocked product (see sgemm_avx512.cpp): register-blocked 8 x 48 micro-kernels of
+// broadcast FMAs, op(A) read in place, op(B) in place or (transposed) packed into panels of 48
+// columns, C or C^T computed, whichever fills the vectors better. Built with function-level
 // target attributes, so the library needs no -mavx512f; call it only when
-// sgemm_avx512_supported() is true. blas::gemm<float> routes here on such CPUs.
+// sgemm_avx512_supported() is true. blas::gemm<float> routes here on such CPUs; conv2d also
+// calls the indexed variants below directly (implicit GEMMs over padded images).
 //
 // Single-threaded. Each C element is summed in a fixed order that depends only on the shapes, so
 // results are deterministic whatever the caller's thread count.
