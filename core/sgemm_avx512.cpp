@@ -174,7 +174,7 @@ TAPEGRAD_AVX512 inline __mmask16 lanes_mask(int n) {
 }
 
 // c[0..n) (n <= 16 lanes, mask m) = r + beta * c[0..n), not reading c when beta is 0.
-TAPEGRAD_AVX512 [[gnu::always_inline]] inline void store_lanes(float* c, __mmask16 m, __m512 r,
+[[gnu::always_inline]] TAPEGRAD_AVX512 inline void store_lanes(float* c, __mmask16 m, __m512 r,
                                                                float beta) {
   if (beta != 0.0f) r = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, c), _mm512_set1_ps(beta), r);
   _mm512_mask_storeu_ps(c, m, r);
