@@ -20,6 +20,7 @@
 
 #include "tapegrad/autograd/tape.hpp"
 #include "tapegrad/core/parallel.hpp"
+#include "tapegrad/core/small_matmul.hpp"
 #include "tapegrad/core/storage.hpp"
 
 namespace tapegrad {
@@ -159,16 +160,13 @@ __attribute__((target("avx512f"))) void max_pool_2x2_plane_avx512(float* yp, std
   }
 }
 
-bool has_avx512() {
-  static const bool yes = __builtin_cpu_supports("avx512f");
-  return yes;
-}
-
 // y (N*C, OH, OW) = max of x (N*C, H, W) over each window. kSaveArgmax: argmax (N*C, OH, OW) =
 // the position h * W + w of that max in its plane (first in scan order; NaN wins).
 template <class T, bool kSaveArgmax>
 void max_pool2d_forward(T* y, std::int32_t* argmax, const T* x, const PoolGeometry& g) {
-  const bool fast = std::is_same_v<T, float> && is_plain_2x2(g) && has_avx512();
+  // The vector width follows the small-matmul kernels' choice, as relu does.
+  const bool fast =
+      std::is_same_v<T, float> && is_plain_2x2(g) && kernels::small_matmul_vector_bytes() == 64;
   parallel_for(0, g.planes(), g.grain(), [&](std::int64_t p0, std::int64_t p1) {
     for (std::int64_t p = p0; p < p1; ++p) {
       const T* xp = x + p * g.H * g.W;
